@@ -1,0 +1,115 @@
+"""The one SparkSession of a process.
+
+The streaming processor, the anomaly detector and the SQL editor share it (the original
+design's singleton), so "Only one SparkContext may be running" never happens. Delta and the
+Kafka connector come from the jar cache through ``spark.jars``: nothing is downloaded at start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from pipeline.jvm import require_java, spark_extra_jars
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_session: SparkSession | None = None
+_started_at: float | None = None
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every config entry the session is built with (pure; tests read it)."""
+    s = settings.spark
+    jars = spark_extra_jars(settings)
+    local = s.master.startswith("local")
+    shuffle = s.shuffle_partitions or max(2, 2 * (os.cpu_count() or 1))
+    conf = {
+        "spark.app.name": "lakewatch",
+        "spark.master": s.master,
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(shuffle),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": s.driver_memory,
+        "spark.ui.enabled": str(s.ui_enabled).lower(),
+        "spark.ui.port": str(s.ui_port),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN -Djava.net.preferIPv4Stack=true",
+    }
+    if local:
+        # Nothing listens beyond loopback; the UI (when on) is reachable only from this machine.
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update(s.extra_conf)
+    return conf
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """The process's SparkSession, created on first call (thread-safe).
+
+    Raises JavaError (Java missing / < 17) or MissingArtifactsError (run ``lakewatch setup``).
+    """
+    global _session, _started_at
+    with _lock:
+        if _session is not None and _session_alive(_session):
+            return _session
+        require_java()
+        conf = spark_conf(settings)
+        # Python workers (if a code path ever needs them) use this interpreter.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        from pyspark.sql import SparkSession
+
+        started = time.monotonic()
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        _session = builder.getOrCreate()
+        _session.sparkContext.setLogLevel(settings.spark.log_level)
+        _started_at = time.monotonic() - started
+        log.info("SparkSession ready in %.1f s (master %s)", _started_at, settings.spark.master)
+        atexit.register(stop_spark)
+        return _session
+
+
+def startup_seconds() -> float | None:
+    return _started_at
+
+
+def _session_alive(session: SparkSession) -> bool:
+    try:
+        return not session.sparkContext._jsc.sc().isStopped()
+    except Exception:
+        return False
+
+
+def stop_spark() -> None:
+    """Stop active streaming queries and the session; a no-op when none runs."""
+    global _session
+    with _lock:
+        if _session is None:
+            return
+        try:
+            for query in _session.streams.active:
+                try:
+                    query.stop()
+                except Exception:  # a query failing on stop must not keep the JVM alive
+                    log.exception("stopping streaming query %s", query.name)
+            _session.stop()
+        finally:
+            _session = None
