@@ -28,7 +28,7 @@ test: setup lint          ## the whole suite: real broker, real Spark, real Delt
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint:
-	$(BIN)/ruff check pipeline desktop_app tests bench packaging
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 clean:

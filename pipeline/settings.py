@@ -127,7 +127,7 @@ class DetectorSettings(_Section):
     min_requests: int = Field(20, ge=1, description="requests a window needs for rate features")
     iforest_trees: int = Field(100, ge=10, le=2000)
     iforest_min_train_rows: int = Field(200, ge=20)
-    pattern_min_count: int = Field(3, ge=1, description="new template count that is flagged")
+    pattern_min_count: int = Field(5, ge=1, description="new template count that is flagged")
     history_hours: float = Field(2.0, gt=0, description="metrics loaded to warm up on start")
 
 
