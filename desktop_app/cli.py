@@ -17,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Lakewatch: real-time web-log pipeline. Without a command, opens the desktop app."
     )
     args = parser.parse_args(argv)
+    if args.command == "self-test":
+        from desktop_app.self_check import extra_steps
+
+        args.extra_steps = extra_steps()  # the offscreen Qt window step
     if args.command is not None or args.start_pipeline:
         return pipeline_cli.dispatch(args, parser)
     pipeline_cli.setup_logging(args.verbose)

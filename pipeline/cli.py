@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from pipeline import __version__
@@ -54,7 +55,7 @@ def build_parser(
     return parser
 
 
-def add_global_options(parser: argparse.ArgumentParser) -> None:
+def add_global_options(parser: argparse.ArgumentParser, headless_flag: bool = True) -> None:
     parser.add_argument("--version", action="version", version=f"lakewatch {__version__}")
     parser.add_argument("--config", metavar="PATH", help="TOML config file")
     parser.add_argument(
@@ -64,9 +65,10 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="override a config key, e.g. --set kafka.topic=web-logs (repeatable)",
     )
-    parser.add_argument(
-        "--start-pipeline", action="store_true", help="run the whole pipeline headless"
-    )
+    if headless_flag:
+        parser.add_argument(
+            "--start-pipeline", action="store_true", help="run the whole pipeline headless"
+        )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -112,6 +114,26 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args, settings) or 0)
+    except ConfigError as exc:
+        print(f"lakewatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_module(module: ModuleType, argv: Sequence[str] | None = None) -> int:
+    """``python -m pipeline.<module>``: one subcommand module as a program of its own,
+    with the same global options (``--config``, ``--set``, ``-v``) and error handling."""
+    name = module.__spec__.name if module.__spec__ else module.__name__
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {name}", description=(module.__doc__ or "").strip().splitlines()[0]
+    )
+    add_global_options(parser, headless_flag=False)
+    module.configure_parser(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(module.run(args, settings_from_args(args)) or 0)
     except ConfigError as exc:
         print(f"lakewatch: {exc}", file=sys.stderr)
         return 2

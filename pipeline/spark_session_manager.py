@@ -55,6 +55,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Nothing listens beyond loopback; the UI (when on) is reachable only from this machine.
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
+        # Delta's default of 50 tasks per snapshot read dominates small queries on a laptop.
+        conf["spark.databricks.delta.snapshotPartitions"] = str(max(2, os.cpu_count() or 2))
     conf.update(s.extra_conf)
     return conf
 

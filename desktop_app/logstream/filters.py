@@ -1,0 +1,266 @@
+"""Filter spec of the live view and its vectorized evaluation over the ring (no Qt).
+
+Categorical predicates (level, source, endpoint) are evaluated once per distinct value on the
+dictionary and applied with one lookup-table index per row; status and time are numpy range
+masks; free text / regex runs in C++ (Arrow's RE2 kernel, one call) over zero-copy
+views of the raw bytes, only on rows the cheaper predicates kept. The result is the array of
+matching seqs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from desktop_app.logstream.ring import LogRing
+from desktop_app.logstream.vocab import OVERFLOW, Vocab
+
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+class FilterError(ValueError):
+    """The filter cannot be evaluated (e.g. an invalid regular expression)."""
+
+
+def _strs(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [p.strip() for p in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise FilterError(f"{name}: expected a list of strings, got {value!r}")
+    return tuple(v for v in value if v)
+
+
+def _opt_int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FilterError(f"{name}: expected an integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """What the live view shows. Empty tuples / None mean "no constraint".
+
+    ``sources`` and ``endpoints`` are exact values or shell globs (``/api/*``); ``text`` is
+    a case-insensitive substring unless ``regex`` (RE2 syntax) or ``case_sensitive``; it is
+    matched against the whole event as received (the JSON text or the raw line).
+    """
+
+    levels: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    status_min: int | None = None
+    status_max: int | None = None
+    text: str = ""
+    regex: bool = False
+    case_sensitive: bool = False
+    start_ms: int | None = None
+    end_ms: int | None = None
+    _fields: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(x.upper() for x in _strs(self.levels, "levels")))
+        object.__setattr__(self, "sources", _strs(self.sources, "sources"))
+        object.__setattr__(self, "endpoints", _strs(self.endpoints, "endpoints"))
+        for name in ("status_min", "status_max", "start_ms", "end_ms"):
+            object.__setattr__(self, name, _opt_int(getattr(self, name), name))
+        if not isinstance(self.text, str):
+            raise FilterError(f"text: expected a string, got {self.text!r}")
+
+    @property
+    def is_empty(self) -> bool:
+        return self == FilterSpec()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("_fields", None)
+        for k in ("levels", "sources", "endpoints"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FilterSpec:
+        if not isinstance(data, dict):
+            raise FilterError(f"a filter must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)} - {"_fields"}
+        unknown = set(data) - known
+        if unknown:
+            raise FilterError(f"unknown filter keys: {sorted(unknown)}")
+        return cls(**data)
+
+    def text_pattern(self) -> str | None:
+        """The RE2 pattern of the text predicate, or None."""
+        if not self.text:
+            return None
+        if self.regex:
+            return self.text
+        return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in self.text)
+
+    def validate(self) -> None:
+        """Raise FilterError if the regex does not compile (RE2)."""
+        pattern = self.text_pattern()
+        if pattern is None:
+            return
+        try:
+            pc.match_substring_regex(pa.array([""]), pattern,
+                                     ignore_case=not self.case_sensitive)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise FilterError(f"invalid regular expression {self.text!r}: {exc}") from None
+
+
+def _matcher(patterns: Iterable[str]):
+    exact = {p for p in patterns if not any(ch in p for ch in "*?[")}
+    globs = [re.compile(fnmatch.translate(p)) for p in patterns if p not in exact]
+
+    def match(value: str) -> bool:
+        return value in exact or any(g.match(value) for g in globs)
+
+    return match
+
+
+def _categorical(codes: np.ndarray, vocab: Vocab, patterns: tuple[str, ...],
+                 ring: LogRing, seqs: np.ndarray, field_name: str) -> np.ndarray:
+    match = _matcher(patterns)
+    mask = vocab.lut(match)[codes]
+    for i in np.flatnonzero(codes == OVERFLOW):  # values past the dictionary cap
+        val = ring.event(int(seqs[i])).get(field_name)
+        mask[i] = val is not None and match(str(val))
+    return mask
+
+
+def evaluate(spec: FilterSpec, ring: LogRing, start: int | None = None,
+             stop: int | None = None) -> np.ndarray:
+    """Seqs in ``[start, stop)`` (default: the whole ring) that match ``spec``, ascending.
+
+    Safe to run on a worker thread while the GUI appends (see ``ring``): the caller drops
+    seqs below ``ring.head`` from the result.
+    """
+    start = ring.head if start is None else max(start, ring.head)
+    stop = ring.tail if stop is None else min(stop, ring.tail)
+    n = stop - start
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    seqs = np.arange(start, stop, dtype=np.int64)
+    if spec.is_empty:
+        return seqs
+    v = ring.vocabs
+    mask = np.ones(n, dtype=bool)
+    if spec.start_ms is not None or spec.end_ms is not None:
+        ts = ring.logical("ts", start, stop)
+        if spec.start_ms is not None:
+            mask &= ts >= spec.start_ms
+        if spec.end_ms is not None:
+            mask &= ts <= spec.end_ms
+    if spec.status_min is not None or spec.status_max is not None:
+        st = ring.logical("status", start, stop)
+        mask &= st >= 0
+        if spec.status_min is not None:
+            mask &= st >= spec.status_min
+        if spec.status_max is not None:
+            mask &= st <= spec.status_max
+    if spec.levels:
+        wanted = set(spec.levels)
+        mask &= v.level.lut(lambda s: s in wanted)[ring.logical("level", start, stop)]
+    for attr, patterns in (("source", spec.sources), ("endpoint", spec.endpoints)):
+        if patterns:
+            codes = ring.logical(attr, start, stop)
+            mask &= _categorical(codes, getattr(v, attr), patterns, ring, seqs, attr)
+    pattern = spec.text_pattern()
+    if pattern is not None:
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            hit = text_mask(ring, seqs[idx], pattern, ignore_case=not spec.case_sensitive)
+            mask[idx[~hit]] = False
+    return seqs[mask]
+
+
+def text_mask(ring: LogRing, seqs: np.ndarray, pattern: str, ignore_case: bool) -> np.ndarray:
+    """RE2 search of ``pattern`` in the raw bytes of each seq (ascending seqs)."""
+    out = np.zeros(len(seqs), dtype=bool)
+    if not len(seqs):
+        return out
+    addrs = ring.take("addr", seqs)
+    lens = ring.take("lengths", seqs)
+    bases, chunks = ring.bytes.snapshot()
+    which = np.searchsorted(np.asarray(bases, dtype=np.int64), addrs, side="right") - 1
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    starts = np.concatenate([[0], cuts]).tolist()
+    stops = np.concatenate([cuts, [len(seqs)]]).tolist()
+
+    arrays = []
+    for a, b in zip(starts, stops, strict=True):
+        ci = int(which[a])
+        if ci < 0:  # evicted while we read; the caller drops these seqs
+            arrays.append(pa.array([""] * (2 * (b - a) - 1), pa.string()))
+            continue
+        chunk = chunks[ci]
+        rel = addrs[a:b] - chunk.base
+        # Rows need not be adjacent (other rows may sit between them): one offset pair
+        # each; the odd elements are the gaps between them and are ignored.
+        offsets = np.empty(2 * (b - a), dtype=np.int32)
+        offsets[0::2] = rel
+        offsets[1::2] = rel + lens[a:b]
+        arrays.append(pa.Array.from_buffers(
+            pa.string(), 2 * (b - a) - 1,
+            [None, pa.py_buffer(offsets), pa.py_buffer(chunk.data)]))
+    try:
+        # One kernel call over all chunks: the regex (and its DFA) is built once; per-chunk
+        # calls rebuilt it ~100 times per million rows (5x slower with ignore_case).
+        hits = pc.match_substring_regex(pa.chunked_array(arrays, pa.string()), pattern,
+                                        ignore_case=ignore_case)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise FilterError(f"invalid regular expression {pattern!r}: {exc}") from None
+    flat = hits.to_numpy()  # the kernel may re-chunk its output: index the whole
+    pos = 0
+    for a, b in zip(starts, stops, strict=True):
+        out[a:b] = flat[pos:pos + 2 * (b - a) - 1:2]
+        pos += 2 * (b - a) - 1
+    return out
+
+
+def parse_status(text: str) -> tuple[int | None, int | None]:
+    """``500``, ``400-499``, ``>=500``, ``<400``, ``4xx`` -> (min, max)."""
+    t = text.strip().replace(" ", "")
+    if not t:
+        return None, None
+    try:
+        if len(t) == 3 and t[0].isdigit() and t[1:].lower() == "xx":
+            base = int(t[0]) * 100
+            return base, base + 99
+        if t.startswith(">="):
+            return int(t[2:]), None
+        if t.startswith("<="):
+            return None, int(t[2:])
+        if t.startswith(">"):
+            return int(t[1:]) + 1, None
+        if t.startswith("<"):
+            return None, int(t[1:]) - 1
+        if "-" in t[1:]:
+            lo, hi = t.split("-", 1) if not t.startswith("-") else ("", t[1:])
+            return (int(lo) if lo else None), (int(hi) if hi else None)
+        return int(t), int(t)
+    except ValueError:
+        raise FilterError(f"status {text!r}: use 500, 400-499, 4xx, >=500 or <400") from None
+
+
+def status_text(spec: FilterSpec) -> str:
+    lo, hi = spec.status_min, spec.status_max
+    if lo is None and hi is None:
+        return ""
+    if lo is not None and hi is not None:
+        if lo == hi:
+            return str(lo)
+        if lo % 100 == 0 and hi == lo + 99:
+            return f"{lo // 100}xx"
+        return f"{lo}-{hi}"
+    return f">={lo}" if lo is not None else f"<={hi}"

@@ -1,0 +1,196 @@
+"""The workbench's only door to Spark: runs ``pipeline.sql`` work on a thread pool and hands
+results back to the GUI thread through signals (the GUI never waits on Spark)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from pipeline.settings import Settings
+from pipeline.sql.engine import QueryResult, SqlEngine
+from pipeline.sql.errors import QueryCancelledError, RefusedError, SqlError
+from pipeline.sql.errors_spark import shift
+from pipeline.sql.history import QueryHistory
+from pipeline.sql.splitter import split_statements
+
+
+class _Relay(QObject):
+    """Carries a task's outcome from the worker thread to the GUI thread."""
+
+    done = Signal(int, object)
+    failed = Signal(int, object)
+
+
+class _Task(QRunnable):
+    def __init__(self, task_id: int, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.task_id, self.fn, self.relay = task_id, fn, relay
+
+    def run(self) -> None:
+        try:
+            value = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            outcome, payload = self.relay.failed, exc
+        else:
+            outcome, payload = self.relay.done, value
+        with contextlib.suppress(RuntimeError):  # the workbench closed while this task ran
+            outcome.emit(self.task_id, payload)
+
+
+class SqlService(QObject):
+    """Async facade over SqlEngine + QueryHistory for the workbench widgets."""
+
+    starting = Signal()
+    ready = Signal(object)  # catalog: {table: [Column]}
+    startFailed = Signal(str)
+    queryStarted = Signal(str, str)  # query id, sql
+    queryFinished = Signal(str, object)  # query id, QueryResult (first page loaded)
+    queryFailed = Signal(str, object)  # query id, SqlError (position in the script)
+    pageFetched = Signal(str, object)  # query id, list of new rows
+    historyChanged = Signal()
+
+    def __init__(self, settings: Settings, engine: SqlEngine | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.engine = engine or SqlEngine(settings)
+        self.history = QueryHistory.for_settings(settings)
+        self.catalog: dict[str, list[Any]] = {}
+        self.is_ready = False
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._on_done)
+        self._relay.failed.connect(self._on_failed)
+        self._ids = itertools.count(1)
+        self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self._starting = False
+
+    # -- plumbing ------------------------------------------------------------------------
+    def submit(self, fn: Callable[[], Any], on_done: Callable | None = None,
+               on_error: Callable | None = None) -> int:
+        """Run ``fn`` on the pool; call on_done(value) / on_error(exc) on the GUI thread."""
+        task_id = next(self._ids)
+        self._callbacks[task_id] = (on_done, on_error)
+        self._pool.start(_Task(task_id, fn, self._relay))
+        return task_id
+
+    @Slot(int, object)
+    def _on_done(self, task_id: int, value: Any) -> None:
+        on_done, _ = self._callbacks.pop(task_id, (None, None))
+        if on_done is not None:
+            on_done(value)
+
+    @Slot(int, object)
+    def _on_failed(self, task_id: int, exc: Any) -> None:
+        _, on_error = self._callbacks.pop(task_id, (None, None))
+        if on_error is not None:
+            on_error(exc)
+
+    def wait_idle(self, msecs: int = -1) -> bool:
+        return self._pool.waitForDone(msecs)
+
+    # -- session -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start Spark and register the tables in the background (idempotent)."""
+        if self.is_ready or self._starting:
+            return
+        self._starting = True
+        self.starting.emit()
+        self.submit(self.engine.start, self._started, self._start_failed)
+
+    def refresh_catalog(self) -> None:
+        self.submit(self.engine.refresh_catalog, self._started, self._start_failed)
+
+    def _started(self, catalog: dict) -> None:
+        self._starting = False
+        self.is_ready = True
+        self.catalog = catalog
+        self.ready.emit(catalog)
+
+    def _start_failed(self, exc: BaseException) -> None:
+        self._starting = False
+        self.startFailed.emit(f"Spark could not start: {exc}")
+
+    # -- queries -------------------------------------------------------------------------
+    def run(self, script: str, args: dict | None = None, base_offset: int = 0,
+            full_text: str | None = None) -> str:
+        """Run a script's statements in order; the last statement's result is reported.
+
+        ``base_offset``/``full_text`` place error positions in the editor's whole text when
+        ``script`` is a part of it (a selection or the statement under the cursor).
+        """
+        query_id = uuid.uuid4().hex[:12]
+        self.queryStarted.emit(query_id, script)
+        text = full_text if full_text is not None else script
+
+        def work() -> QueryResult:
+            result = None
+            statements = split_statements(script)
+            if not statements:
+                raise SqlError("nothing to run")
+            for i, stmt in enumerate(statements):
+                qid = query_id if i == len(statements) - 1 else f"{query_id}-{i}"
+                self._current = qid
+                started = time.monotonic()
+                try:
+                    result = self.engine.execute(stmt.text, args, query_id=qid)
+                except SqlError as err:
+                    status = ("refused" if isinstance(err, RefusedError) else
+                              "cancelled" if isinstance(err, QueryCancelledError) else "error")
+                    self.history.add(stmt.text, status, error=err.message)
+                    raise shift(err, text, base_offset + stmt.start) from None
+                self.history.add(stmt.text, "ok", rows=result.row_count,
+                                 elapsed_ms=int((time.monotonic() - started) * 1000))
+            return result
+
+        self._running = query_id
+        self.submit(work, lambda r: self._query_done(query_id, r),
+                    lambda e: self._query_failed(query_id, e))
+        return query_id
+
+    def _query_done(self, query_id: str, result: QueryResult) -> None:
+        self.historyChanged.emit()
+        self.queryFinished.emit(query_id, result)
+
+    def _query_failed(self, query_id: str, exc: BaseException) -> None:
+        self.historyChanged.emit()
+        err = exc if isinstance(exc, SqlError) else SqlError(str(exc))
+        self.queryFailed.emit(query_id, err)
+
+    def cancel(self) -> None:
+        """Cancel the running statement (off the GUI thread: it is a JVM call)."""
+        current = getattr(self, "_current", None)
+        if current:
+            threading.Thread(target=self.engine.cancel, args=(current,), daemon=True).start()
+
+    def fetch_more(self, query_id: str, result: QueryResult, n: int = 2000) -> None:
+        self.submit(lambda: result.fetch(n), lambda rows: self.pageFetched.emit(query_id, rows),
+                    lambda e: self.queryFailed.emit(query_id, e))
+
+    def explain(self, sql: str, on_done: Callable[[str], None],
+                on_error: Callable[[Any], None]) -> None:
+        self.submit(lambda: self.engine.explain(sql), on_done, on_error)
+
+    def export(self, result: QueryResult, path: Path, fmt: str,
+               on_done: Callable[[int], None], on_error: Callable[[Any], None]) -> None:
+        """Write every row of ``result`` (fetching the rest up to the cap) to ``path``."""
+        from desktop_app.sql.export import export_rows
+
+        def work() -> int:
+            rows = result.fetch_all()
+            export_rows(path, fmt, result.columns, result.types, rows)
+            return len(rows)
+
+        self.submit(work, on_done, on_error)
+
+    def table_info(self, name: str, on_done: Callable, on_error: Callable) -> None:
+        self.submit(lambda: (self.engine.table_info(name), self.engine.table_history(name, 50)),
+                    on_done, on_error)

@@ -1,0 +1,242 @@
+"""The pipeline's Delta tables: creating them, naming them in the session catalog, and
+maintaining them (OPTIMIZE / VACUUM) without racing the streaming writer.
+
+Catalog: ``register_tables`` puts every Delta table under ``settings.delta_dir`` into the
+session catalog as an *external* table (``CREATE TABLE name USING delta LOCATION path``), so
+SQL can say ``SELECT ... FROM logs``. That works with Spark's default in-memory catalog and,
+unlike a temp view over ``spark.read.load(path)``, always reads the table's latest snapshot;
+``DROP TABLE`` of such a table removes only the name, never the files. A name already pointing
+at another location (another data dir in the same process) is re-pointed.
+
+Maintenance: on a local filesystem two JVMs committing to one Delta table can lose a commit,
+so the streaming writer holds :class:`WriterLock` for its whole life and runs maintenance
+itself (``--optimize-every``, or on request from ``lakewatch process --mode optimize``, see
+:mod:`pipeline.streaming_processor`). A standalone optimize takes the same lock, so it runs
+only while no writer does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.schemas import (
+    LOGS_DDL,
+    METRICS_DDL,
+    PIPELINE_TABLES,
+    QUARANTINE_DDL,
+    TABLE_LOGS,
+    TABLE_METRICS,
+    TABLE_QUARANTINE,
+)
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Tables the processor writes: name -> (DDL, partition columns).
+PROCESSOR_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    TABLE_LOGS: (LOGS_DDL, ("date",)),
+    TABLE_QUARANTINE: (QUARANTINE_DDL, ("date",)),
+    TABLE_METRICS: (METRICS_DDL, ()),
+}
+#: Z-ORDER columns: what the app filters on (live table: time range, then source / level;
+#: charts and detector: window time, then source / endpoint). ``date`` is the partition.
+ZORDER_COLUMNS: dict[str, tuple[str, ...]] = {
+    TABLE_LOGS: ("ts", "source", "level"),
+    TABLE_METRICS: ("window_start", "source", "endpoint"),
+    TABLE_QUARANTINE: (),
+}
+ANALYTICS_PREFIX = "analytics_"
+
+
+def is_delta_table(path: Path) -> bool:
+    return (path / "_delta_log").is_dir() and any((path / "_delta_log").glob("*.json"))
+
+
+def ensure_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create the processor's Delta tables (empty, with the contract schema) if missing."""
+    from delta.tables import DeltaTable
+    from pyspark.sql.types import StructType
+
+    for name, (ddl, partitions) in PROCESSOR_TABLES.items():
+        path = settings.table_path(name)
+        if is_delta_table(path):
+            continue
+        builder = (
+            DeltaTable.createIfNotExists(spark)
+            .location(str(path))
+            .addColumns(StructType.fromDDL(ddl))
+        )
+        if partitions:
+            builder = builder.partitionedBy(*partitions)
+        builder.execute()
+        log.info("created Delta table %s at %s", name, path)
+
+
+def delta_table_dirs(settings: Settings) -> dict[str, Path]:
+    """Every Delta table under ``settings.delta_dir`` (pipeline tables and analytics_*)."""
+    root = settings.delta_dir
+    if not root.is_dir():
+        return {}
+    found = {}
+    for child in sorted(root.iterdir()):
+        ok_name = child.name in PIPELINE_TABLES or child.name.startswith(ANALYTICS_PREFIX)
+        if ok_name and child.name.isidentifier() and is_delta_table(child):
+            found[child.name] = child
+    return found
+
+
+def _catalog_location(spark: SparkSession, name: str) -> str | None:
+    if not spark.catalog.tableExists(name):
+        return None
+    try:
+        row = spark.sql(f"DESCRIBE DETAIL `{name}`").select("location").first()
+    except Exception:  # a name that is not a Delta table (e.g. someone's temp view)
+        return ""
+    return row["location"] if row else ""
+
+
+def _same_path(location: str, path: Path) -> bool:
+    loc = location.removeprefix("file://").removeprefix("file:")
+    return os.path.normpath(loc) == os.path.normpath(str(path.resolve()))
+
+
+def register_tables(spark: SparkSession, settings: Settings) -> dict[str, str]:
+    """Name every Delta table of ``settings`` in the session catalog; returns name -> path.
+
+    Idempotent and cheap when nothing changed; safe to call before every SQL query.
+    """
+    registered: dict[str, str] = {}
+    for name, path in delta_table_dirs(settings).items():
+        location = _catalog_location(spark, name)
+        if location is not None and location and _same_path(location, path):
+            registered[name] = str(path)
+            continue
+        if location is not None:
+            if not location:
+                raise RuntimeError(
+                    f"session catalog already has a non-Delta object named {name!r}; "
+                    "drop it before registering the Lakewatch tables"
+                )
+            # External table (created with LOCATION): DROP removes the name, not the data.
+            spark.sql(f"DROP TABLE IF EXISTS `{name}`")
+        resolved = str(path.resolve()).replace("'", "\\'")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING delta LOCATION '{resolved}'")
+        registered[name] = str(path)
+    return registered
+
+
+# -- writer lock -------------------------------------------------------------------------
+
+
+class WriterLockBusy(RuntimeError):
+    """Another process holds the Delta writer lock."""
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``run_dir/delta-writer.lock``: one Delta writer per data dir.
+
+    The kernel drops the lock when the holder dies (even by kill -9), so it never goes stale.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.run_dir / "delta-writer.lock"
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self.holder()
+                    os.close(fd)
+                    raise WriterLockBusy(
+                        f"the Delta tables under {self.path.parent.parent} are being written "
+                        f"by another process (pid {holder or '?'})"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def holder(self) -> str | None:
+        with contextlib.suppress(OSError):
+            return self.path.read_text().strip() or None
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# -- maintenance -------------------------------------------------------------------------
+
+
+def file_stats(spark: SparkSession, path: Path) -> dict[str, int]:
+    """Live data files of the current snapshot and their total size."""
+    row = spark.sql(f"DESCRIBE DETAIL delta.`{path.resolve()}`").first()
+    return {"files": int(row["numFiles"] or 0), "bytes": int(row["sizeInBytes"] or 0)}
+
+
+def optimize_table(
+    spark: SparkSession, settings: Settings, name: str, *, vacuum_retention_hours: float
+) -> dict[str, Any]:
+    """OPTIMIZE (with Z-ORDER where useful) then VACUUM one table; returns before/after.
+
+    Compaction commits with ``dataChange=false``, so streams reading the table skip it, and
+    blind appends of the writer do not conflict with it. VACUUM keeps Delta's retention check
+    on: files are removed only once older than ``vacuum_retention_hours`` (>= 168 h unless
+    the session disabled the check), which keeps every file a running stream may still read.
+    """
+    path = settings.table_path(name)
+    if not is_delta_table(path):
+        return {"table": name, "skipped": "no such table"}
+    before = file_stats(spark, path)
+    started = time.monotonic()
+    target = f"delta.`{path.resolve()}`"
+    zorder = ZORDER_COLUMNS.get(name, ())
+    sql = f"OPTIMIZE {target}" + (f" ZORDER BY ({', '.join(zorder)})" if zorder else "")
+    spark.sql(sql).collect()
+    after_optimize = file_stats(spark, path)
+    spark.sql(f"VACUUM {target} RETAIN {vacuum_retention_hours} HOURS").collect()
+    return {
+        "table": name,
+        "zorder": list(zorder),
+        "files_before": before["files"],
+        "bytes_before": before["bytes"],
+        "files_after": after_optimize["files"],
+        "bytes_after": after_optimize["bytes"],
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def optimize_all(
+    spark: SparkSession, settings: Settings, *, vacuum_retention_hours: float
+) -> list[dict[str, Any]]:
+    return [
+        optimize_table(spark, settings, name, vacuum_retention_hours=vacuum_retention_hours)
+        for name in PROCESSOR_TABLES
+    ]

@@ -1,0 +1,211 @@
+"""Feature engineering: ``metrics`` rows -> one feature row per (window, entity).
+
+``metrics`` holds one row per (window, source, endpoint, level). The detector looks at three
+entity types, each aggregating over the other dimensions:
+
+- ``service``: everything (entity ``SERVICE_ENTITY``),
+- ``source``: one row per source,
+- ``endpoint``: one row per endpoint (across sources).
+
+Latency percentiles of a union can't be derived exactly from the groups' percentiles; we use
+the request-weighted *median* of the groups' p95 / p99: the percentile of the group that
+holds the median request. A max, or a weighted mean, of group percentiles follows the
+noisiest small group (one ERROR row whose single 504 took 30 s moves a weighted mean by
+seconds); the weighted median moves when the bulk of the entity's traffic got slower, which
+is what a latency spike is. Rows of level ERROR are left out of the latency features: a
+failing request's latency (a 30 s gateway timeout) is the error burst's symptom, not a slow
+service; ``latency_requests`` counts the requests the latency features stand on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SERVICE_ENTITY = "all"
+ENTITY_TYPES = ("service", "source", "endpoint")
+
+#: Features the detectors score, in this order (also the IsolationForest's columns).
+FEATURES: tuple[str, ...] = (
+    "requests", "error_rate", "latency_p95", "latency_p99", "share_4xx", "share_404",
+)
+#: Features that are a fraction of requests (binomial noise floor, need ``min_requests``).
+RATE_FEATURES = frozenset({"error_rate", "share_4xx", "share_404"})
+LATENCY_FEATURES = frozenset({"latency_p95", "latency_p99"})
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "window_start", "window_end", "entity_type", "entity",
+    "requests", "errors", "error_rate", "latency_p95", "latency_p99",
+    "share_3xx", "share_4xx", "share_5xx", "share_404", "status_404", "bytes",
+    "latency_requests",
+)
+
+_WINDOW_LABELS = {"10s": "10s", "10 seconds": "10s", "1min": "1m", "1m": "1m",
+                  "1 minute": "1m", "60s": "1m"}
+
+
+def window_freq(window: str) -> str:
+    """'10 seconds' / '10s' -> pandas frequency '10s'; '1 minute' / '1m' -> '1min'."""
+    label = _WINDOW_LABELS.get(window.strip())
+    if label is None:
+        raise ValueError(f"unsupported window {window!r}: use '10 seconds' or '1 minute'")
+    return "10s" if label == "10s" else "1min"
+
+
+def window_label(window: str) -> str:
+    """The ``metrics.window_size`` value ('10s' | '1m') for a window setting."""
+    label = _WINDOW_LABELS.get(window.strip())
+    if label is None:
+        raise ValueError(f"unsupported window {window!r}: use '10 seconds' or '1 minute'")
+    return label
+
+
+def events_to_metrics(events: pd.DataFrame, window: str = "10s") -> pd.DataFrame:
+    """Test/bench aid: the processor's ``metrics`` rows computed in pandas from raw events.
+
+    Mirrors ``pipeline.schemas.METRICS_DDL``: tumbling event-time windows, grouped by
+    (window, source, endpoint, level); ``errors`` counts status >= 500 or level ERROR.
+    ``ts`` may be epoch milliseconds or datetimes. Percentiles are exact (inverted CDF), the
+    processor's ``percentile_approx`` is within its accuracy of these.
+    """
+    freq = window_freq(window)
+    label = window_label(window)
+    if events.empty:
+        return _empty_metrics()
+    ev = events
+    ts = ev["ts"]
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        ts = pd.to_datetime(ts.astype("int64"), unit="ms")
+    ts = ts.dt.tz_localize(None) if getattr(ts.dt, "tz", None) is not None else ts
+    status = ev["status"].astype("int64")
+    frame = pd.DataFrame({
+        "window_start": ts.dt.floor(freq),
+        "source": ev["source"].astype(str).to_numpy(),
+        "endpoint": ev["endpoint"].astype(str).to_numpy(),
+        "level": ev["level"].astype(str).to_numpy(),
+        "latency_ms": ev["latency_ms"].astype(float).to_numpy(),
+        "bytes": ev["bytes"].astype("int64").to_numpy() if "bytes" in ev else 0,
+        "err": ((status >= 500) | (ev["level"].astype(str) == "ERROR")).astype("int64"),
+        "s2": ((status >= 200) & (status < 300)).astype("int64"),
+        "s3": ((status >= 300) & (status < 400)).astype("int64"),
+        "s4": ((status >= 400) & (status < 500)).astype("int64"),
+        "s5": (status >= 500).astype("int64"),
+        "s404": (status == 404).astype("int64"),
+    })
+    keys = ["window_start", "source", "endpoint", "level"]
+    g = frame.groupby(keys, sort=True, observed=True)
+    out = g.agg(
+        requests=("err", "size"), errors=("err", "sum"), bytes=("bytes", "sum"),
+        status_2xx=("s2", "sum"), status_3xx=("s3", "sum"), status_4xx=("s4", "sum"),
+        status_5xx=("s5", "sum"), status_404=("s404", "sum"),
+    )
+    for p, col in ((0.50, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99")):
+        out[col] = rank_quantile(frame, keys, "latency_ms", p)
+    out = out.reset_index()
+    out["window_end"] = out["window_start"] + pd.Timedelta(freq)
+    out["window_size"] = label
+    out["error_rate"] = out["errors"] / out["requests"]
+    cols = ["window_start", "window_end", "window_size", "source", "endpoint", "level",
+            "requests", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99",
+            "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404"]
+    return out[cols]
+
+
+def rank_quantile(frame: pd.DataFrame, keys: list[str], value: str, p: float) -> pd.Series:
+    """Per group: the value of rank ``ceil(p * n)`` (1-based) among its non-null values.
+
+    That is the exact answer ``percentile_approx`` approximates (a value from the data).
+    """
+    d = frame.loc[frame[value].notna(), keys + [value]].sort_values(keys + [value],
+                                                                    kind="stable")
+    g = d.groupby(keys, sort=False)
+    pos = g.cumcount() + 1
+    n = g[value].transform("size")
+    want = np.maximum(np.ceil(p * n - 1e-9), 1)
+    return d[pos == want].groupby(keys, sort=True)[value].first()
+
+
+def _empty_metrics() -> pd.DataFrame:
+    return pd.DataFrame({
+        "window_start": pd.Series(dtype="datetime64[ns]"),
+        "window_end": pd.Series(dtype="datetime64[ns]"),
+        "window_size": pd.Series(dtype=object), "source": pd.Series(dtype=object),
+        "endpoint": pd.Series(dtype=object), "level": pd.Series(dtype=object),
+        **{c: pd.Series(dtype="int64") for c in ("requests", "errors")},
+        "error_rate": pd.Series(dtype=float),
+        **{c: pd.Series(dtype=float) for c in ("latency_p50", "latency_p95", "latency_p99")},
+        **{c: pd.Series(dtype="int64") for c in (
+            "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404")},
+    })
+
+
+def metrics_to_features(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per (window_start, entity_type, entity) with the detector's raw features.
+
+    Counts are summed across the other dimensions; rates are recomputed from the summed
+    counts; latencies are request-weighted means of the groups' percentiles (module doc).
+    """
+    if metrics.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in FEATURE_COLUMNS})
+    m = metrics
+    base = pd.DataFrame({
+        "window_start": pd.to_datetime(m["window_start"]).to_numpy(),
+        "window_end": pd.to_datetime(m["window_end"]).to_numpy(),
+        "source": m["source"].astype(str).to_numpy(),
+        "endpoint": m["endpoint"].astype(str).to_numpy(),
+        "requests": m["requests"].fillna(0).astype("int64").to_numpy(),
+        "errors": m["errors"].fillna(0).astype("int64").to_numpy(),
+        "status_3xx": m["status_3xx"].fillna(0).astype("int64").to_numpy(),
+        "status_4xx": m["status_4xx"].fillna(0).astype("int64").to_numpy(),
+        "status_5xx": m["status_5xx"].fillna(0).astype("int64").to_numpy(),
+        "status_404": m["status_404"].fillna(0).astype("int64").to_numpy(),
+        "bytes": m["bytes"].fillna(0).astype("int64").to_numpy(),
+    })
+    not_error = (m["level"].astype(str) != "ERROR").to_numpy()
+    base["latency_p95"] = np.where(not_error, m["latency_p95"].astype(float).to_numpy(), np.nan)
+    base["latency_p99"] = np.where(not_error, m["latency_p99"].astype(float).to_numpy(), np.nan)
+    base["latency_requests"] = np.where(
+        not_error & ~np.isnan(base["latency_p95"].to_numpy()), base["requests"], 0)
+    base["service"] = SERVICE_ENTITY
+    sums = ["requests", "errors", "status_3xx", "status_4xx", "status_5xx", "status_404",
+            "bytes", "latency_requests"]
+    parts = []
+    for entity_type, key in (("service", "service"), ("source", "source"),
+                             ("endpoint", "endpoint")):
+        keys = ["window_start", key]
+        agg = base.groupby(keys, sort=True)[sums + ["window_end"]].agg(
+            {**{c: "sum" for c in sums}, "window_end": "max"})
+        for col in ("latency_p95", "latency_p99"):
+            agg[col] = weighted_median(base, keys, col, "requests")
+        agg = agg.reset_index().rename(columns={key: "entity"})
+        agg["entity_type"] = entity_type
+        parts.append(agg)
+    f = pd.concat(parts, ignore_index=True)
+    r = f["requests"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["error_rate"] = np.where(r > 0, f["errors"] / r, np.nan)
+        for cls in ("3xx", "4xx", "5xx", "404"):
+            f[f"share_{cls}"] = np.where(r > 0, f[f"status_{cls}"] / r, np.nan)
+    f["requests"] = f["requests"].astype("int64")
+    f["errors"] = f["errors"].astype("int64")
+    f["status_404"] = f["status_404"].astype("int64")
+    f["latency_requests"] = f["latency_requests"].astype("int64")
+    return f[list(FEATURE_COLUMNS)].sort_values(
+        ["window_start", "entity_type", "entity"], kind="stable").reset_index(drop=True)
+
+
+def weighted_median(frame: pd.DataFrame, keys: list[str], value: str, weight: str) -> pd.Series:
+    """Per group of ``keys``: the ``value`` at which the cumulative ``weight`` reaches half.
+
+    Rows with a missing value or no weight are ignored; a group with none gives NaN.
+    """
+    ok = frame[value].notna() & (frame[weight] > 0)
+    d = frame.loc[ok, keys + [value, weight]].sort_values(keys + [value], kind="stable")
+    if d.empty:
+        return pd.Series(np.nan, index=pd.MultiIndex.from_arrays(
+            [frame[k].iloc[:0] for k in keys]), dtype=float)
+    g = d.groupby(keys, sort=False)[weight]
+    cum = g.cumsum()
+    half = g.transform("sum") / 2.0
+    first = d[cum >= half].groupby(keys, sort=True)[value].first()
+    return first

@@ -1,0 +1,314 @@
+"""Run SQL on the process's SparkSession: safety first, then a cancellable, time-limited,
+paged execution.
+
+Each statement runs in its own Spark job group, so ``cancel`` (or the time limit) stops
+exactly its jobs and leaves the shared session usable. Rows are pulled partition by
+partition (``toLocalIterator``), so the first page shows before the whole result exists and
+no more than ``sql.row_cap`` rows are ever held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.settings import Settings
+from pipeline.sql import catalog
+from pipeline.sql.errors import QueryCancelledError, SqlError, TimeLimitError
+from pipeline.sql.errors_spark import from_spark, shift
+from pipeline.sql.params import sql_with_args
+from pipeline.sql.safety import Verdict, check_statement
+from pipeline.sql.splitter import Statement, split_statements
+
+log = logging.getLogger(__name__)
+# pyspark logs every SQL error with its full JVM stack at ERROR; the engine reports the
+# error itself (message + position), so that duplicate is muted.
+logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
+
+EXPLAIN_MODES = ("simple", "extended", "formatted", "cost", "codegen")
+
+
+@dataclass
+class QueryResult:
+    """One statement's result, fetched in pages. Thread-safe: one thread may fetch while
+    another cancels."""
+
+    query_id: str
+    sql: str
+    columns: list[str]
+    types: list[str]
+    row_cap: int
+    verdict: Verdict | None = None
+    rows: list[tuple] = field(default_factory=list)
+    done: bool = False
+    truncated: bool = False
+    started: float = field(default_factory=time.monotonic)
+    elapsed_s: float = 0.0
+    first_page_s: float | None = None
+    _iter: Iterator[Any] | None = None
+    _engine: SqlEngine | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def fetch(self, n: int) -> list[tuple]:
+        """Pull up to ``n`` more rows (fewer at the end or at the row cap) and return them."""
+        with self._lock:
+            if self.done or self._iter is None:
+                return []
+            if self._engine is not None and self._engine._is_cancelled(self.query_id):
+                error = self._engine._translate(self.query_id, RuntimeError("cancelled"), "")
+                self._finish()
+                raise error
+            room = self.row_cap - len(self.rows)
+            want = max(0, min(n, room))
+            try:
+                batch = [tuple(r) for r in itertools.islice(self._iter, want)]
+                if len(batch) < want:
+                    self._finish()
+                elif len(self.rows) + len(batch) >= self.row_cap:
+                    self.truncated = next(self._iter, None) is not None
+                    self._finish()
+            except Exception as exc:
+                error = self._engine._translate(self.query_id, exc, self.sql)
+                self._finish()
+                raise error from None
+            self.rows.extend(batch)
+            if self.first_page_s is None:
+                self.first_page_s = time.monotonic() - self.started
+            self.elapsed_s = time.monotonic() - self.started
+            return batch
+
+    def fetch_all(self, page: int = 10_000) -> list[tuple]:
+        """Every row up to the cap."""
+        while not self.done:
+            self.fetch(page)
+        return self.rows
+
+    def _finish(self) -> None:
+        self.done = True
+        self.elapsed_s = time.monotonic() - self.started
+        it, self._iter = self._iter, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - the JVM side may already be gone
+                log.debug("closing result iterator", exc_info=True)
+        if self._engine is not None:
+            self._engine._forget(self.query_id)
+
+    def close(self) -> None:
+        """Stop fetching and free the Spark side (safe to call twice)."""
+        with self._lock:
+            if not self.done:
+                self._finish()
+
+
+class SqlEngine:
+    """The SQL engine of a process: one per SparkSession, shared by CLI or workbench."""
+
+    def __init__(self, settings: Settings, spark: Any = None) -> None:
+        self.settings = settings
+        self._spark = spark
+        self._active: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- session -------------------------------------------------------------------------
+    @property
+    def spark(self) -> Any:
+        if self._spark is None:
+            from pipeline.spark_session_manager import get_spark
+
+            self._spark = get_spark(self.settings)
+        return self._spark
+
+    def start(self) -> dict[str, list[catalog.Column]]:
+        """Start Spark (slow the first time), register the tables, return the catalog."""
+        return self.refresh_catalog()
+
+    def refresh_catalog(self) -> dict[str, list[catalog.Column]]:
+        catalog.register_tables(self.spark, self.settings)
+        return catalog.catalog_snapshot(self.spark)
+
+    # -- safety --------------------------------------------------------------------------
+    def check(self, sql: str) -> Verdict:
+        """Apply the safety rules to one statement (raises RefusedError / SqlError)."""
+        try:
+            return check_statement(self.spark, sql, self.settings.sql.allow_writes)
+        except SqlError:
+            raise
+        except Exception as exc:
+            raise from_spark(exc, sql) from None
+
+    # -- execution -----------------------------------------------------------------------
+    def execute(
+        self,
+        sql: str,
+        args: dict[str, Any] | None = None,
+        *,
+        query_id: str | None = None,
+        first_page: int = 1000,
+        row_cap: int | None = None,
+    ) -> QueryResult:
+        """Check and run one statement; the result holds its first page already.
+
+        Raises RefusedError, QueryCancelledError/TimeLimitError or SqlError (positions are
+        within ``sql``).
+        """
+        sql = sql.strip().rstrip(";").strip()
+        if not sql:
+            raise SqlError("empty statement")
+        query_id = query_id or uuid.uuid4().hex
+        verdict = self.check(sql)
+        group = f"lakewatch-sql-{query_id}"
+        state = {"group": group, "cancelled": False, "timed_out": False}
+        timer = threading.Timer(self.settings.sql.time_limit_s, self._time_out, (query_id,))
+        timer.daemon = True
+        state["timer"] = timer
+        with self._lock:
+            self._active[query_id] = state
+        spark = self.spark
+        sc = spark.sparkContext
+        started = time.monotonic()
+        timer.start()
+        try:
+            sc.setJobGroup(group, f"lakewatch sql {query_id}", True)
+            try:
+                df = sql_with_args(spark, sql, args)
+                self._raise_if_cancelled(query_id)
+                fields = df.schema.fields
+                iterator = df.toLocalIterator(prefetchPartitions=False)
+            finally:
+                sc.setLocalProperty("spark.jobGroup.id", None)
+                sc.setLocalProperty("spark.job.description", None)
+                sc.setLocalProperty("spark.job.interruptOnCancel", None)
+        except Exception as exc:
+            raise self._translate(query_id, exc, sql) from None  # (forgets the query)
+        result = QueryResult(
+            query_id=query_id,
+            sql=sql,
+            columns=[f.name for f in fields],
+            types=[f.dataType.simpleString() for f in fields],
+            row_cap=row_cap or self.settings.sql.row_cap,
+            verdict=verdict,
+            started=started,
+            _iter=iterator,
+            _engine=self,
+        )
+        result.fetch(first_page)
+        return result
+
+    def run_script(
+        self, script: str, args: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[tuple[Statement, QueryResult]]:
+        """Run a script's statements in order; stop at the first error (raised with its
+        position in the script)."""
+        for stmt in split_statements(script):
+            try:
+                yield stmt, self.execute(stmt.text, args, **kwargs)
+            except SqlError as err:
+                raise shift(err, script, stmt.start) from None
+
+    def cancel(self, query_id: str) -> bool:
+        """Stop a running statement's jobs; True if it was running."""
+        return self._cancel(query_id, timed_out=False)
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._active)
+
+    def _time_out(self, query_id: str) -> None:
+        self._cancel(query_id, timed_out=True)
+
+    def _cancel(self, query_id: str, timed_out: bool) -> bool:
+        with self._lock:
+            state = self._active.get(query_id)
+            if state is None:
+                return False
+            first = not state["cancelled"]
+            state["cancelled"] = True
+            state["timed_out"] = state["timed_out"] or timed_out
+        self.spark.sparkContext.cancelJobGroup(state["group"])
+        if first:
+            # A job submitted just after this cancel (the statement was between analysis
+            # and its first job) is caught by repeating the cancel while it is active.
+            threading.Thread(target=self._keep_cancelling, args=(query_id,), daemon=True).start()
+        return True
+
+    def _keep_cancelling(self, query_id: str, every_s: float = 0.25, for_s: float = 30.0) -> None:
+        deadline = time.monotonic() + for_s
+        while time.monotonic() < deadline:
+            time.sleep(every_s)
+            with self._lock:
+                state = self._active.get(query_id)
+            if state is None:
+                return
+            try:
+                self.spark.sparkContext.cancelJobGroup(state["group"])
+            except Exception:  # noqa: BLE001 - session stopped: nothing left to cancel
+                return
+
+    def _is_cancelled(self, query_id: str) -> bool:
+        with self._lock:
+            state = self._active.get(query_id)
+        return bool(state and state["cancelled"])
+
+    def _raise_if_cancelled(self, query_id: str) -> None:
+        with self._lock:
+            state = self._active.get(query_id)
+        if state and state["cancelled"]:
+            raise self._cancelled_error(state)
+
+    def _cancelled_error(self, state: dict[str, Any]) -> SqlError:
+        if state["timed_out"]:
+            return TimeLimitError(
+                f"stopped: the query ran longer than the time limit "
+                f"(sql.time_limit_s = {self.settings.sql.time_limit_s:g} s)"
+            )
+        return QueryCancelledError("cancelled")
+
+    def _translate(self, query_id: str, exc: BaseException, sql: str) -> SqlError:
+        with self._lock:
+            state = self._active.get(query_id)
+        self._forget(query_id)
+        if state and state["cancelled"]:
+            return self._cancelled_error(state)
+        return from_spark(exc, sql)
+
+    def _forget(self, query_id: str) -> None:
+        with self._lock:
+            state = self._active.pop(query_id, None)
+        if state is not None:
+            state["timer"].cancel()
+
+    # -- explain -------------------------------------------------------------------------
+    def explain(self, sql: str, mode: str = "formatted", args: dict[str, Any] | None = None) -> str:
+        """The plan of a statement as readable text (never runs it)."""
+        if mode not in EXPLAIN_MODES:
+            raise SqlError(f"unknown EXPLAIN mode {mode!r}; one of {', '.join(EXPLAIN_MODES)}")
+        sql = sql.strip().rstrip(";").strip()
+        if not sql.lower().startswith("explain"):
+            sql = f"EXPLAIN {mode.upper()} {sql}"
+        result = self.execute(sql, args)
+        return "\n".join(str(r[0]) for r in result.fetch_all())
+
+    # -- tables --------------------------------------------------------------------------
+    def table_info(self, name: str, count_rows: bool = True) -> Any:
+        from pipeline.sql.table_info import table_info
+
+        return table_info(self.spark, name, count_rows)
+
+    def table_history(self, name: str, limit: int = 100) -> list[Any]:
+        from pipeline.sql.table_info import table_history
+
+        return table_history(self.spark, name, limit)

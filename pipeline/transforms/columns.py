@@ -1,0 +1,34 @@
+"""The Delta table contracts of :mod:`pipeline.schemas` as Spark types and column lists."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from pipeline.schemas import LOGS_DDL, METRICS_DDL, QUARANTINE_DDL
+
+
+def ddl_columns(ddl: str) -> list[tuple[str, str]]:
+    """``"a STRING, b INT"`` -> ``[("a", "STRING"), ("b", "INT")]`` (flat schemas only)."""
+    out = []
+    for part in ddl.split(","):
+        name, _, dtype = part.strip().partition(" ")
+        out.append((name, dtype.strip()))
+    return out
+
+
+def schema_of(ddl: str) -> StructType:
+    return StructType.fromDDL(ddl)
+
+
+LOGS_COLUMNS = ddl_columns(LOGS_DDL)
+QUARANTINE_COLUMNS = ddl_columns(QUARANTINE_DDL)
+METRICS_COLUMNS = ddl_columns(METRICS_DDL)
+
+
+def conform(df: DataFrame, columns: list[tuple[str, str]]) -> DataFrame:
+    """Exactly the contract's columns, in order and with its types (a cast is a no-op when the
+    type already matches), so every writer hands Delta the same schema."""
+    cols: list[Column] = [F.col(name).cast(dtype).alias(name) for name, dtype in columns]
+    return df.select(*cols)

@@ -1,0 +1,130 @@
+"""Save a PNG of the Lakewatch main window, rendered by a real X server (Xvfb).
+
+    python tests/screenshot_app.py OUT.png [--tab Dashboard] [--demo-data] [--theme light]
+
+Without ``$DISPLAY`` it re-runs itself under ``xvfb-run``. ``--demo-data`` writes a small
+synthetic ``metrics``/``anomalies`` Delta table (with delta-rs) into a temporary data dir so
+the charts have something to show; without it the app reads the configured data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def write_demo_data(data_dir: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    ts = pa.timestamp("us", tz="UTC")
+    rng = random.Random(7)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now -= dt.timedelta(seconds=now.second % 10)
+    rows: dict[str, list] = {k: [] for k in (
+        "window_start", "window_end", "window_size", "source", "endpoint", "level", "requests",
+        "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99", "bytes",
+        "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404")}
+    burst = range(60, 66)
+    for source, scale in (("web-1", 1.0), ("web-2", 0.6)):
+        for i in range(90):
+            start = now - dt.timedelta(seconds=10 * (90 - i))
+            req = int(scale * (900 + 250 * math.sin(i / 9) + rng.randint(-40, 40)))
+            err = int(req * (0.18 if source == "web-2" and i in burst else 0.01))
+            p50 = 40 + 8 * math.sin(i / 7) + rng.random() * 3
+            values = dict(window_start=start, window_end=start + dt.timedelta(seconds=10),
+                          window_size="10s", source=source, endpoint="/api/items", level="INFO",
+                          requests=req, errors=err, error_rate=err / req, latency_p50=p50,
+                          latency_p95=p50 * 2.4, latency_p99=p50 * 4.1, bytes=req * 900,
+                          status_2xx=req - err - req // 20, status_3xx=req // 40,
+                          status_4xx=req // 40, status_5xx=err, status_404=req // 80)
+            for key, value in values.items():
+                rows[key].append(value)
+    table = pa.table({k: pa.array(v, ts) if k.startswith("window_") and k != "window_size"
+                      else pa.array(v) for k, v in rows.items()})
+    write_deltalake(data_dir / "delta" / "metrics", table, mode="overwrite")
+    start = now - dt.timedelta(seconds=10 * 30)
+    anomalies = pa.table({
+        "anomaly_id": ["demo-1"], "window_start": pa.array([start], ts),
+        "window_end": pa.array([start + dt.timedelta(seconds=60)], ts),
+        "entity_type": ["source"], "entity": ["web-2"], "kind": ["error_burst"],
+        "score": [9.1], "severity": ["high"], "detector": ["baseline"],
+        "features": ['{"error_rate": {"expected": 0.01, "observed": 0.18, "z": 9.1}}'],
+        "top_contributors": ['[{"field": "endpoint", "value": "/api/items", "share": 1.0}]'],
+        "explanation": ["error rate 18% vs 1% expected on web-2"],
+        "detected_at": pa.array([start + dt.timedelta(seconds=65)], ts),
+    })
+    write_deltalake(data_dir / "delta" / "anomalies", anomalies, mode="overwrite")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--tab", default="Dashboard")
+    parser.add_argument("--demo-data", action="store_true")
+    parser.add_argument("--theme", choices=("dark", "light"))
+    parser.add_argument("--size", default="1400x900")
+    parser.add_argument("--wait", type=float, default=4.0, help="seconds to let data load")
+    args = parser.parse_args()
+
+    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        xvfb = shutil.which("xvfb-run")
+        if xvfb is None:
+            print("screenshot_app: no $DISPLAY and no xvfb-run (apt-get install xvfb)",
+                  file=sys.stderr)
+            return 2
+        return subprocess.call([xvfb, "-a", "-s", "-screen 0 1600x1000x24",
+                                sys.executable, *sys.argv])
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.app import create_app
+    from desktop_app.main_window import TABS, MainWindow
+    from pipeline.settings import load_settings
+
+    overrides = {}
+    tmp = None
+    if args.demo_data:
+        tmp = Path(tempfile.mkdtemp(prefix="lakewatch-shot-"))
+        write_demo_data(tmp)
+        overrides["storage.data_dir"] = str(tmp)
+    if args.theme:
+        overrides["app.theme"] = args.theme
+    settings = load_settings(None, overrides)
+    app = create_app()
+    window = MainWindow(settings)
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.tabs.setCurrentIndex(TABS.index(args.tab))
+    window.show()
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    screen = QApplication.primaryScreen()
+    pixmap = screen.grabWindow(window.winId()) if screen is not None else window.grab()
+    if pixmap.isNull() or pixmap.width() < 10:
+        pixmap = window.grab()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ok = pixmap.save(str(args.out))
+    window.close()
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{args.out}: {pixmap.width()}x{pixmap.height()}" if ok else "save failed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""Anomaly detection core (pure pandas): metrics mirror, features, baseline, detectors,
+patterns, model persistence and evaluation, on the real seeded generator's events."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.detection.baseline import nanmedian_axis1
+from pipeline.detection.engine import Detector, DetectorConfig, anomaly_id
+from pipeline.detection.evaluation import GroundTruth, evaluate, labels_from
+from pipeline.detection.features import SERVICE_ENTITY, events_to_metrics, metrics_to_features
+from pipeline.detection.iforest import ModelVersionError, load_model, save_model
+from pipeline.detection.patterns import PatternDetector
+from pipeline.detection.simulate import SIM_START_MS, simulate_events
+from pipeline.schemas import ANOMALY_KINDS, METRICS_DDL
+from pipeline.sources.scenarios import INJECTABLE_KINDS, Scenario
+
+T0 = pd.Timestamp("2026-01-01 10:00:00")
+
+
+def _ev(offset_s: float, source: str, endpoint: str, status: int, latency: float,
+        level: str | None = None, message: str = "m") -> dict:
+    if level is None:
+        level = "ERROR" if status >= 500 else "WARN" if status >= 400 else "INFO"
+    ts = int((T0 + pd.Timedelta(seconds=offset_s)).value // 1_000_000)
+    return {"ts": ts, "level": level, "source": source, "endpoint": endpoint, "status": status,
+            "latency_ms": latency, "bytes": 100, "message": message}
+
+
+# -- metrics mirror and features ---------------------------------------------------------
+def test_events_to_metrics_matches_the_metrics_contract():
+    events = pd.DataFrame(
+        [_ev(i, "web-01", "/a", 200, float(i + 1)) for i in range(10)]       # 10 x INFO
+        + [_ev(1, "web-01", "/a", 503, 30_000.0)]                             # 1 x ERROR
+        + [_ev(2, "web-01", "/a", 200, 5.0, level="ERROR")]                   # ERROR, 200
+        + [_ev(3, "api-01", "/b", 404, 2.0), _ev(12, "api-01", "/b", 302, 1.0)]
+    )
+    m = events_to_metrics(events, "10s")
+    ddl_cols = [c.split()[0] for c in METRICS_DDL.split(", ")]
+    assert list(m.columns) == ddl_cols
+    assert len(m) == 4  # (w0,web,/a,INFO) (w0,web,/a,ERROR) (w0,api,/b,WARN) (w1,api,/b,INFO)
+    info = m[(m.window_start == T0) & (m.level == "INFO")].iloc[0]
+    assert (info.requests, info.errors, info.status_2xx) == (10, 0, 10)
+    # rank ceil(p*n): p50 of 1..10 -> 5th = 5.0; p95 -> 10th = 10.0
+    assert (info.latency_p50, info.latency_p95, info.latency_p99) == (5.0, 10.0, 10.0)
+    assert info.window_end == T0 + pd.Timedelta(seconds=10)
+    assert info.window_size == "10s"
+    err = m[(m.window_start == T0) & (m.level == "ERROR")].iloc[0]
+    assert (err.requests, err.errors, err.status_5xx, err.status_2xx) == (2, 2, 1, 1)
+    assert err.error_rate == 1.0
+    warn = m[m.level == "WARN"].iloc[0]
+    assert (warn.status_4xx, warn.status_404, warn.errors) == (1, 1, 0)
+    later = m[m.window_start == T0 + pd.Timedelta(seconds=10)]
+    assert later[["source", "level", "requests", "status_3xx"]].values.tolist() == [
+        ["api-01", "INFO", 1, 1]]
+
+
+def test_features_aggregate_per_entity_and_ignore_error_latency():
+    events = pd.DataFrame(
+        [_ev(0, "web-01", "/a", 200, 10.0) for _ in range(30)]
+        + [_ev(0, "web-01", "/b", 404, 50.0) for _ in range(10)]
+        + [_ev(0, "api-01", "/a", 504, 30_000.0) for _ in range(20)]
+    )
+    f = metrics_to_features(events_to_metrics(events)).set_index(["entity_type", "entity"])
+    svc = f.loc[("service", SERVICE_ENTITY)]
+    assert (svc.requests, svc.errors, svc.status_404) == (60, 20, 10)
+    assert svc.error_rate == pytest.approx(20 / 60)
+    assert svc.share_404 == pytest.approx(10 / 60)
+    assert svc.share_4xx == pytest.approx(10 / 60)
+    # latency: request-weighted median of the non-ERROR groups' p95 (30 x 10 ms, 10 x 50 ms)
+    assert svc.latency_p95 == 10.0
+    assert svc.latency_requests == 40
+    assert f.loc[("source", "web-01")].requests == 40
+    assert f.loc[("endpoint", "/a")].requests == 50
+    assert f.loc[("endpoint", "/a")].latency_p95 == 10.0
+    assert np.isnan(f.loc[("source", "api-01")].latency_p95)  # only failing requests
+
+
+def test_nanmedian_matches_numpy():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(5, 17, 4))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[0, :, 1] = np.nan
+    med, n = nanmedian_axis1(a)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(a, axis=1)
+    np.testing.assert_allclose(med, expected, equal_nan=True)
+    assert n[0, 1] == 0
+
+
+# -- detection on the seeded generator ----------------------------------------------------
+WARMUP_S = 600
+SCHEDULE = [Scenario(kind, WARMUP_S + 60 + i * 240, 90) for i, kind in
+            enumerate(INJECTABLE_KINDS)]
+
+
+def _run(events: pd.DataFrame, warmup_s: float = WARMUP_S, **flags) -> tuple[Detector,
+                                                                             pd.DataFrame]:
+    metrics = events_to_metrics(events)
+    logs = events[["ts", "message", "level", "status"]]
+    cut = pd.Timestamp(SIM_START_MS, unit="ms") + pd.Timedelta(seconds=warmup_s)
+    cut_ms = SIM_START_MS + int(warmup_s * 1000)
+    det = Detector(DetectorConfig(**flags))
+    first = det.process(metrics[metrics.window_start < cut], logs[logs.ts < cut_ms])
+    det.end_learning()
+    det.train()
+    rest = det.process(metrics[metrics.window_start >= cut], logs[logs.ts >= cut_ms])
+    return det, pd.concat([first, rest], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def scenario_run():
+    sim = WARMUP_S + 60 + len(SCHEDULE) * 240
+    events, labels = simulate_events(seed=5, sim_seconds=sim, rate=100, scenarios=SCHEDULE)
+    det, anomalies = _run(events)
+    return events, labels, det, anomalies
+
+
+def test_every_kind_is_detected_and_classified(scenario_run):
+    _events, labels, _det, anomalies = scenario_run
+    assert sorted(lab.kind for lab in labels) == sorted(INJECTABLE_KINDS)
+    result = evaluate(anomalies, labels_from(labels), "10s")
+    for kind in INJECTABLE_KINDS:
+        k = result["per_kind"][kind]
+        assert k["recall"] == 1.0, (kind, k)
+        assert k["precision"] == 1.0, (kind, k, result["labels_detail"])
+        assert k["median_delay_windows"] <= 2, (kind, k)
+    assert result["false_positives"] == 0, result["false_positive_incidents"]
+    assert set(anomalies["kind"]) <= set(ANOMALY_KINDS)
+    # the label's own entity is flagged with the right kind
+    for lab in labels:
+        if lab.entity_type in ("source", "endpoint", "service"):
+            own = anomalies[(anomalies.entity_type == lab.entity_type)
+                            & (anomalies.entity == lab.entity) & (anomalies.kind == lab.kind)]
+            assert len(own) > 0, lab
+    new = anomalies[anomalies.kind == "new_pattern"]
+    assert new.iloc[0].entity.split()[:3] == next(
+        lab for lab in labels if lab.kind == "new_pattern").entity.split()[:3]
+
+
+def test_anomaly_rows_are_explained(scenario_run):
+    _events, labels, _det, anomalies = scenario_run
+    burst = next(lab for lab in labels if lab.kind == "error_burst")
+    row = anomalies[(anomalies.entity == burst.entity) & (anomalies.kind == "error_burst")].iloc[0]
+    feats = json.loads(row.features)
+    assert feats["error_rate"]["observed"] > 0.3 > feats["error_rate"]["expected"]
+    assert feats["error_rate"]["z"] >= 6
+    contributors = json.loads(row.top_contributors)
+    assert {"field": "level", "value": "ERROR"}.items() <= contributors[
+        [c["field"] for c in contributors].index("level")].items()
+    assert row.explanation.startswith(f"error burst on source {burst.entity}: error rate")
+    assert row.severity in ("medium", "high", "critical")
+    assert row.detector in ("baseline", "combined")
+    assert row.anomaly_id == anomaly_id(row.window_start, "source", burst.entity, "error_burst")
+    scan = next(lab for lab in labels if lab.kind == "scan_404")
+    srow = anomalies[(anomalies.entity == scan.entity) & (anomalies.kind == "scan_404")].iloc[0]
+    assert json.loads(srow.top_contributors)[-1]["value"] == "404"
+
+
+def test_clean_thirty_minutes_flag_nothing():
+    events, labels = simulate_events(seed=21, sim_seconds=1800, rate=100)
+    assert labels == []
+    _det, anomalies = _run(events, warmup_s=600)
+    assert len(anomalies) == 0, anomalies[["window_start", "entity", "kind", "explanation"]]
+
+
+def test_rerun_gives_identical_ids(scenario_run):
+    events, _labels, _det, anomalies = scenario_run
+    _det2, again = _run(events)
+    assert sorted(again.anomaly_id) == sorted(anomalies.anomaly_id)
+    assert not anomalies.anomaly_id.duplicated().any()
+
+
+# -- model persistence --------------------------------------------------------------------
+def test_model_round_trip_gives_identical_scores(scenario_run, tmp_path):
+    _events, _labels, det, _a = scenario_run
+    model = det.model
+    assert model is not None and model.train_rows >= 200
+    path = save_model(model, tmp_path / "m.pkl")
+    loaded = load_model(path)
+    z = np.array(list(det.train_rows)[-500:])
+    np.testing.assert_array_equal(model.score(z), loaded.score(z))
+    assert loaded.model_version == model.model_version
+    assert loaded.describe()["features"] == list(model.features)
+    assert set(loaded.versions) == {"sklearn", "numpy", "lakewatch", "format"}
+    # the pattern snapshot restores the same known templates
+    restored = Detector(DetectorConfig(), model=loaded)
+    assert restored.patterns.known == det.patterns.known or \
+        restored.patterns.known <= det.patterns.known
+
+
+@pytest.mark.parametrize("lib", ["sklearn", "numpy", "lakewatch"])
+def test_model_version_mismatch_is_refused(scenario_run, tmp_path, lib):
+    _events, _labels, det, _a = scenario_run
+    path = save_model(det.model, tmp_path / "m.pkl")
+    payload = pickle.loads(path.read_bytes())
+    payload["meta"]["versions"][lib] = "0.0.1"
+    path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(ModelVersionError, match=rf"{lib} '0\.0\.1' in the model, '[^']+' running"):
+        load_model(path)
+
+
+def test_missing_model_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lakewatch detect --mode train"):
+        load_model(tmp_path / "nope.pkl")
+
+
+# -- log patterns ---------------------------------------------------------------------------
+def test_new_template_is_flagged_once_and_known_ones_never():
+    det = PatternDetector(min_count=3)
+    base = [f"GET /item/{i} completed with 200" for i in range(50)] + \
+           [f"user {i} logged in from 10.0.0.{i % 9}" for i in range(20)]
+    for w in range(15):
+        ws = T0 + pd.Timedelta(seconds=10 * w)
+        assert det.process(ws, pd.DataFrame({"message": base})) == []
+    det.learning = False
+    ws = T0 + pd.Timedelta(seconds=160)
+    msgs = base + ["TLS handshake with upstream payments-gw failed: certificate has expired"] * 4
+    found = det.process(ws, pd.DataFrame({"message": msgs}))
+    assert [(f.kind, f.count, f.new) for f in found] == [("new_pattern", 4, True)]
+    assert found[0].template.startswith("TLS handshake with upstream")
+    again = det.process(ws + pd.Timedelta(seconds=10), pd.DataFrame({"message": msgs}))
+    assert [f.kind for f in again] == []
+
+
+def test_template_share_jump_reports_its_signal():
+    det = PatternDetector(min_count=3)
+    normal = [f"GET /p/{i} completed with 200" for i in range(95)] + \
+             ["POST /pay failed with 503: circuit open"] * 5
+    levels = ["INFO"] * 95 + ["ERROR"] * 5
+    for w in range(15):
+        det.process(T0 + pd.Timedelta(seconds=10 * w),
+                    pd.DataFrame({"message": normal, "level": levels}))
+    det.learning = False
+    burst = [f"GET /p/{i} completed with 200" for i in range(60)] + \
+            ["POST /pay failed with 503: circuit open"] * 40
+    found = det.process(T0 + pd.Timedelta(seconds=200),
+                        pd.DataFrame({"message": burst, "level": ["INFO"] * 60 + ["ERROR"] * 40}))
+    assert [(f.kind, f.new, f.count) for f in found] == [("error_burst", False, 40)]
+    assert found[0].expected_share == pytest.approx(0.05)
+
+
+# -- evaluation ---------------------------------------------------------------------------
+def test_evaluation_counts_exactly():
+    w = pd.Timedelta(seconds=10)
+
+    def a(ws_s, et, ent, kind):
+        ws = T0 + pd.Timedelta(seconds=ws_s)
+        return {"window_start": ws, "window_end": ws + w, "entity_type": et, "entity": ent,
+                "kind": kind}
+
+    anomalies = pd.DataFrame([
+        a(100, "source", "web-01", "error_burst"), a(110, "source", "web-01", "error_burst"),
+        a(110, "service", "all", "error_burst"),          # related: service
+        a(120, "source", "api-01", "error_burst"),        # same type, other entity -> FP
+        a(500, "endpoint", "/x", "latency_spike"),        # no label -> FP
+        a(300, "source", "web-01", "traffic_surge"),      # overlaps the drop label: misclassified
+    ])
+    labels = [
+        GroundTruth("error_burst", "source", "web-01", T0 + pd.Timedelta(seconds=95),
+                    T0 + pd.Timedelta(seconds=125)),
+        GroundTruth("traffic_drop", "service", "all", T0 + pd.Timedelta(seconds=290),
+                    T0 + pd.Timedelta(seconds=330)),
+    ]
+    r = evaluate(anomalies, labels, "10s", sim_hours=0.5)
+    eb = r["per_kind"]["error_burst"]
+    assert (eb["labels"], eb["detected"], eb["incidents"], eb["matching_incidents"]) == (1, 1, 3, 2)
+    assert eb["median_delay_windows"] == 1  # label starts in window 90, first flag window 100
+    assert r["per_kind"]["traffic_drop"]["recall"] == 0.0
+    assert r["per_kind"]["traffic_surge"]["precision"] == 0.0
+    assert r["false_positives"] == 2 and r["false_positives_per_hour"] == 4.0
+    assert r["recall"] == 0.5 and r["precision"] == 0.4  # 2 of 5 incidents match
