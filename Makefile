@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install setup run pipeline test lint bench clean
+.PHONY: install setup run pipeline test test-slow lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,11 @@ run: setup                ## open the desktop app; it starts the embedded pipeli
 pipeline: setup           ## the whole pipeline headless, until Ctrl+C
 	$(BIN)/lakewatch --start-pipeline
 
-test: setup lint          ## the whole suite: real broker, real Spark, real Delta, real Qt
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+test: setup lint          ## the suite: real broker, real Spark, real Delta, real Qt
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup          ## the long end-to-end tests (kill -9 recovery, bundle build, daemons)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider -m slow $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check .

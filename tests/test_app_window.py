@@ -193,7 +193,8 @@ def test_layout_is_remembered(qtbot, settings):
         second.close()
 
 
-def test_close_stops_what_the_app_started(qtbot, settings):
+def test_close_stops_what_the_app_started(qtbot, kafka_settings):
+    settings = kafka_settings  # the generator starts only once the broker answers
     import sys
 
     import psutil
@@ -211,7 +212,8 @@ def test_close_stops_what_the_app_started(qtbot, settings):
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_keep_pipeline_running_leaves_components(qtbot, settings):
+def test_keep_pipeline_running_leaves_components(qtbot, kafka_settings):
+    settings = kafka_settings  # the generator starts only once the broker answers
     import sys
 
     import psutil
