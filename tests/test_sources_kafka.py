@@ -8,48 +8,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from pipeline.kafka_config import consumer_config
 from pipeline.log_generator import configure_parser, run
 from pipeline.schemas import EVENT_FIELDS
 from pipeline.settings import Settings
 from pipeline.sources.producer import LogProducer
 from pipeline.sources.scenarios import read_labels
 from pipeline.status import read_status
+from tests.kafka_helpers import consume_all
 
 START = 1_767_268_800_000
-
-
-def consume_all(settings: Settings, expect: int, timeout: float = 60.0,
-                settle: float = 2.0) -> list:
-    """Every message of the topic (all partitions, from the start): waits for ``expect``
-    messages, then ``settle`` seconds more to catch any extra."""
-    consumer = Consumer(consumer_config(settings, f"test-{uuid.uuid4().hex[:8]}"))
-    try:
-        md = consumer.list_topics(settings.kafka.topic, timeout=10)
-        parts = [TopicPartition(settings.kafka.topic, p, 0)
-                 for p in md.topics[settings.kafka.topic].partitions]
-        consumer.assign(parts)
-        out: list = []
-        deadline = time.monotonic() + timeout
-        quiet_until = None
-        while time.monotonic() < deadline:
-            msgs = consumer.consume(10_000, timeout=0.5)
-            for m in msgs:
-                assert m.error() is None, m.error()
-                out.append(m)
-            if len(out) >= expect:
-                quiet_until = quiet_until or time.monotonic() + settle
-                if time.monotonic() >= quiet_until:
-                    break
-        return out
-    finally:
-        consumer.close()
 
 
 def gen_args(*argv: str) -> argparse.Namespace:

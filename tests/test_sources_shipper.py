@@ -11,40 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from pipeline.access_log import format_combined, format_common
-from pipeline.kafka_config import consumer_config
 from pipeline.schemas import HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SOURCE
 from pipeline.settings import Settings
 from pipeline.shipper import Shipper, default_state_path, line_event_id
 from pipeline.sources.tailer import identify
 from pipeline.status import read_status
+from tests.kafka_helpers import consume_all
 
 T0 = 1_767_225_600_000
-
-
-def consume_all(settings: Settings, expect: int, timeout: float = 60.0,
-                settle: float = 2.0) -> list:
-    """Every message of the topic from the start: ``expect`` of them, then ``settle`` s more."""
-    consumer = Consumer(consumer_config(settings, f"test-{uuid.uuid4().hex[:8]}"))
-    try:
-        md = consumer.list_topics(settings.kafka.topic, timeout=10)
-        consumer.assign([TopicPartition(settings.kafka.topic, p, 0)
-                         for p in md.topics[settings.kafka.topic].partitions])
-        out: list = []
-        deadline, quiet_until = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            for m in consumer.consume(10_000, timeout=0.5):
-                assert m.error() is None, m.error()
-                out.append(m)
-            if len(out) >= expect:
-                quiet_until = quiet_until or time.monotonic() + settle
-                if time.monotonic() >= quiet_until:
-                    break
-        return out
-    finally:
-        consumer.close()
 
 
 def make_lines(n: int) -> list[str]:
