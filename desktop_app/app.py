@@ -12,6 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.frozen import java_missing_dialog
+from desktop_app.gui_gc import collect_on_gui_thread
 from pipeline.jvm import JavaError, require_java
 from pipeline.settings import Settings
 
@@ -19,11 +20,13 @@ from pipeline.settings import Settings
 def create_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        collect_on_gui_thread()
         return app
     app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("Lakewatch")
     app.setOrganizationName("lakewatch")
     app.setDesktopFileName("lakewatch")
+    collect_on_gui_thread()
     return app
 
 

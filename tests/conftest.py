@@ -85,3 +85,18 @@ def settings(base_settings: Settings, tmp_path: Path) -> Settings:
 def kafka_settings(broker: Settings, settings: Settings) -> Settings:
     """``settings`` with the session broker guaranteed running."""
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_gui_thread(request):
+    """Qt tests collect garbage the way the app does: on the GUI thread only (see
+    desktop_app.gui_gc); the other tests keep Python's automatic collection."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    from desktop_app.gui_gc import collect_on_gui_thread, restore_automatic_gc
+
+    request.getfixturevalue("qapp")
+    collect_on_gui_thread()
+    yield
+    restore_automatic_gc()

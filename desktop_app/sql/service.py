@@ -1,10 +1,11 @@
-"""The workbench's only door to Spark: runs ``pipeline.sql`` work on a thread pool and hands
+"""The workbench's only door to Spark: runs ``pipeline.sql`` work on daemon threads and hands
 results back to the GUI thread through signals (the GUI never waits on Spark)."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import queue
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from pipeline.settings import Settings
 from pipeline.sql.engine import QueryResult, SqlEngine
@@ -23,26 +24,73 @@ from pipeline.sql.splitter import split_statements
 
 
 class _Relay(QObject):
-    """Carries a task's outcome from the worker thread to the GUI thread."""
+    """Carries one task's outcome from its worker thread to the GUI thread.
+
+    Owned by the task, not by the service: a window closed while Spark is still starting
+    deletes the service, Qt drops the relay's connections, and the late emit goes nowhere
+    instead of into a deleted object.
+    """
 
     done = Signal(int, object)
     failed = Signal(int, object)
 
 
-class _Task(QRunnable):
-    def __init__(self, task_id: int, fn: Callable[[], Any], relay: _Relay) -> None:
-        super().__init__()
-        self.task_id, self.fn, self.relay = task_id, fn, relay
+class SparkWorkers:
+    """Daemon threads that run every Spark call of the workbench.
 
-    def run(self) -> None:
-        try:
-            value = self.fn()
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
-            outcome, payload = self.relay.failed, exc
-        else:
-            outcome, payload = self.relay.done, value
-        with contextlib.suppress(RuntimeError):  # the workbench closed while this task ran
-            outcome.emit(self.task_id, payload)
+    Not a QThreadPool: deleting a pool (with its window) waits for the running task while
+    PySide holds the GIL the task needs, which froze the window for the whole Spark start
+    or deadlocked it. Daemon threads never hold up closing the window or leaving the app.
+    """
+
+    def __init__(self, threads: int = 2) -> None:
+        self._queue: queue.SimpleQueue[tuple[int, Callable[[], Any], _Relay]] = (
+            queue.SimpleQueue())
+        self._idle = threading.Condition()
+        self._pending = 0
+        for i in range(threads):
+            threading.Thread(target=self._loop, name=f"lakewatch-spark-{i}",
+                             daemon=True).start()
+
+    def submit(self, task_id: int, fn: Callable[[], Any], relay: _Relay) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put((task_id, fn, relay))
+
+    def wait_idle(self, msecs: int = -1) -> bool:
+        """Block until every submitted task has run (tests; never the GUI thread)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0,
+                                       None if msecs < 0 else msecs / 1000)
+
+    def _loop(self) -> None:
+        while True:
+            task_id, fn, relay = self._queue.get()
+            try:
+                value = fn()
+            except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+                outcome, payload = relay.failed, exc
+            else:
+                outcome, payload = relay.done, value
+            with contextlib.suppress(RuntimeError):
+                outcome.emit(task_id, payload)
+            del relay, outcome
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+
+_workers: SparkWorkers | None = None
+_workers_lock = threading.Lock()
+
+
+def spark_workers() -> SparkWorkers:
+    """The process's one set of Spark worker threads (there is one SparkSession too)."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = SparkWorkers()
+        return _workers
 
 
 class SqlService(QObject):
@@ -64,11 +112,7 @@ class SqlService(QObject):
         self.history = QueryHistory.for_settings(settings)
         self.catalog: dict[str, list[Any]] = {}
         self.is_ready = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._on_done)
-        self._relay.failed.connect(self._on_failed)
+        self._workers = spark_workers()
         self._ids = itertools.count(1)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._starting = False
@@ -76,10 +120,14 @@ class SqlService(QObject):
     # -- plumbing ------------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], on_done: Callable | None = None,
                on_error: Callable | None = None) -> int:
-        """Run ``fn`` on the pool; call on_done(value) / on_error(exc) on the GUI thread."""
+        """Run ``fn`` on a Spark worker; call on_done(value) / on_error(exc) on the GUI
+        thread (never, once this service is gone)."""
         task_id = next(self._ids)
         self._callbacks[task_id] = (on_done, on_error)
-        self._pool.start(_Task(task_id, fn, self._relay))
+        relay = _Relay()
+        relay.done.connect(self._on_done)
+        relay.failed.connect(self._on_failed)
+        self._workers.submit(task_id, fn, relay)
         return task_id
 
     @Slot(int, object)
@@ -95,7 +143,7 @@ class SqlService(QObject):
             on_error(exc)
 
     def wait_idle(self, msecs: int = -1) -> bool:
-        return self._pool.waitForDone(msecs)
+        return self._workers.wait_idle(msecs)
 
     # -- session -------------------------------------------------------------------------
     def start(self) -> None:
