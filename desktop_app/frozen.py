@@ -2,10 +2,11 @@
 
 The bundle carries pyspark (with ``bin/`` and ``jars/``) and the jar cache that ``lakewatch
 setup`` fills (Kafka broker, Spark's Kafka connector, Delta), so its first start needs no
-network, only Java 17 or 21. :func:`prepare_environment` points Spark and the jar cache at
-those bundled copies; :func:`python_module_request` lets the one executable also serve as
-Spark's Python worker (``lakewatch -m pyspark.daemon``), since a frozen app has no separate
-``python``. From source every function here is a no-op or returns None.
+network, only Java 17 or 21. :func:`prepare_environment` points Spark at the bundled
+pyspark (the jar cache default is ``pipeline.settings.default_cache_dir``);
+:func:`python_module_request` lets the one executable also serve as Spark's Python worker
+(``lakewatch -m pyspark.daemon``), since a frozen app has no separate ``python``. From source
+every function here is a no-op or returns None.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.settings import BUNDLED_CACHE
+
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox, QWidget
 
-#: Folder under the bundle root laid out like the per-user cache (``jars/<group>/``).
-BUNDLED_CACHE = "lakewatch-cache"
-#: The config key ``storage.cache_dir`` as an environment variable (see pipeline.settings).
-CACHE_ENV = "LAKEWATCH_STORAGE__CACHE_DIR"
 #: Modules the executable runs when started as ``lakewatch -m MODULE`` (Spark's workers).
 WORKER_MODULES = ("pyspark.daemon", "pyspark.worker")
 #: Interpreter flags Spark may put before ``-m``; they mean nothing to a frozen app.
@@ -81,12 +80,12 @@ def ensure_executable(folder: Path) -> list[Path]:
 def prepare_environment(
     environ: MutableMapping[str, str] | None = None, root: Path | None = None
 ) -> dict[str, str]:
-    """Point Spark and the jar cache at the bundle; returns the variables it set.
+    """Point Spark at the bundle; returns the variables it set.
 
     SPARK_HOME is always the bundled pyspark (another Spark's launcher would not match the
-    bundled Python side). The jar cache becomes the bundled one only when the user has not
-    chosen one through the environment (``LAKEWATCH_STORAGE__CACHE_DIR``), which keeps the
-    usual precedence: a command-line ``--set storage.cache_dir=...`` still wins.
+    bundled Python side). The jar cache needs nothing here: ``Settings.cache_dir`` defaults
+    to the bundled one, so every config source (TOML, environment, ``--set``) can still
+    choose another.
     """
     environ = os.environ if environ is None else environ
     root = root or bundle_root()
@@ -97,9 +96,6 @@ def prepare_environment(
     if spark_home is not None:
         ensure_executable(spark_home / "bin")
         done["SPARK_HOME"] = str(spark_home)
-    cache = bundled_cache_dir(root)
-    if cache is not None and not environ.get(CACHE_ENV):
-        done[CACHE_ENV] = str(cache)
     environ.update(done)
     return done
 

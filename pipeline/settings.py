@@ -11,6 +11,7 @@ nothing else reads the environment or a config file.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,22 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 APP_NAME = "lakewatch"
 ENV_PREFIX = "LAKEWATCH_"
 CONFIG_ENV = "LAKEWATCH_CONFIG"
+#: Folder inside the PyInstaller bundle laid out like the per-user cache (``jars/<group>/``).
+BUNDLED_CACHE = "lakewatch-cache"
+
+
+def default_cache_dir(bundle_root: Path | None = None) -> Path:
+    """Where ``storage.cache_dir`` points when no config sets it.
+
+    In the PyInstaller bundle that is the jar cache it carries (its first start needs no
+    network); a ``storage.cache_dir`` from any config source still wins. Elsewhere it is
+    the per-user cache dir.
+    """
+    if bundle_root is None and getattr(sys, "frozen", False):
+        bundle_root = Path(getattr(sys, "_MEIPASS", ""))
+    if bundle_root is not None and (bundle_root / BUNDLED_CACHE / "jars").is_dir():
+        return bundle_root / BUNDLED_CACHE
+    return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 class ConfigError(ValueError):
@@ -210,7 +227,7 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.storage.cache_dir or platformdirs.user_cache_dir(APP_NAME)).expanduser()
+        return Path(self.storage.cache_dir or default_cache_dir()).expanduser()
 
     @property
     def jars_dir(self) -> Path:

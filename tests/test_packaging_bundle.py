@@ -67,25 +67,28 @@ def test_from_source_nothing_is_bundled():
     assert env == {}
 
 
-def test_prepare_environment_points_spark_and_jar_cache_at_the_bundle(tmp_path):
+def test_prepare_environment_points_spark_at_the_bundle(tmp_path):
     root = fake_bundle(tmp_path / "_internal")
     env = {"SPARK_HOME": "/opt/other-spark"}
     done = frozen.prepare_environment(env, root=root)
-    assert done == {
-        "SPARK_HOME": str(root / "pyspark"),
-        frozen.CACHE_ENV: str(root / frozen.BUNDLED_CACHE),
-    }
+    assert done == {"SPARK_HOME": str(root / "pyspark")}
     assert env == done
     for script in (root / "pyspark" / "bin").iterdir():
         assert stat.S_IMODE(script.stat().st_mode) == 0o755, script
 
 
-def test_prepare_environment_keeps_the_users_jar_cache(tmp_path):
+def test_jar_cache_defaults_to_the_bundle_but_config_wins(tmp_path, monkeypatch):
+    from pipeline.settings import default_cache_dir, load_settings
+
     root = fake_bundle(tmp_path / "_internal")
-    env = {frozen.CACHE_ENV: "/home/me/my-cache"}
-    done = frozen.prepare_environment(env, root=root)
-    assert done == {"SPARK_HOME": str(root / "pyspark")}
-    assert env[frozen.CACHE_ENV] == "/home/me/my-cache"
+    assert default_cache_dir(root) == root / frozen.BUNDLED_CACHE
+    assert default_cache_dir(tmp_path / "elsewhere").name == "lakewatch"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(root), raising=False)
+    assert load_settings().cache_dir == root / frozen.BUNDLED_CACHE
+    toml = tmp_path / "lakewatch.toml"
+    toml.write_text(f'[storage]\ncache_dir = "{tmp_path / "mine"}"\n')
+    assert load_settings(toml).cache_dir == tmp_path / "mine"
 
 
 def test_bundled_cache_dir_is_none_without_jars(tmp_path):
