@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.settings import load_settings  # noqa: E402
 
-GROUP_BY = """SELECT source, level, count(*) AS n, avg(latency_ms) AS avg_latency,
-       percentile_approx(latency_ms, 0.95) AS p95
-FROM logs GROUP BY source, level ORDER BY source, level"""
+# The issue's query, as written there.
+GROUP_BY = """SELECT endpoint, count(*), percentile_approx(latency_ms, 0.95)
+FROM logs GROUP BY endpoint"""
 SELECTIVE = """SELECT event_id, ts, status, latency_ms FROM logs
 WHERE source = 'svc-7' AND endpoint = '/api/v1/items/42'
   AND ts >= TIMESTAMP '2026-01-01 02:00:00' AND ts < TIMESTAMP '2026-01-01 03:00:00'"""

@@ -1,16 +1,22 @@
 """Save a PNG of the Lakewatch main window, rendered by a real X server (Xvfb).
 
-    python tests/screenshot_app.py OUT.png [--tab Dashboard] [--demo-data] [--theme light]
+    python tests/screenshot_app.py OUT.png [--tab Dashboard] [--demo-data | --pipeline]
+                                           [--theme light]
 
 Without ``$DISPLAY`` it re-runs itself under ``xvfb-run``. ``--demo-data`` writes a small
 synthetic ``metrics``/``anomalies`` Delta table (with delta-rs) into a temporary data dir so
-the charts have something to show; without it the app reads the configured data dir.
+the charts have something to show. ``--pipeline`` instead starts the embedded pipeline from
+the window (Start all: broker, generator, processor with the detector) in a temporary data dir
+on free ports, waits until events are in the live table and rows in Delta ``logs``, then
+takes the picture and closes the window, which stops what it started. It prints one JSON
+line with what it saw. Without either, the app reads the configured data dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
 import os
 import random
@@ -73,7 +79,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--tab", default="Dashboard")
-    parser.add_argument("--demo-data", action="store_true")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--demo-data", action="store_true")
+    source.add_argument("--pipeline", action="store_true",
+                        help="start the embedded pipeline from the window first")
+    parser.add_argument("--pipeline-timeout", type=float, default=420.0)
     parser.add_argument("--theme", choices=("dark", "light"))
     parser.add_argument("--size", default="1400x900")
     parser.add_argument("--wait", type=float, default=4.0, help="seconds to let data load")
@@ -100,6 +110,11 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="lakewatch-shot-"))
         write_demo_data(tmp)
         overrides["storage.data_dir"] = str(tmp)
+    if args.pipeline:
+        tmp = Path(tempfile.mkdtemp(prefix="lakewatch-shot-"))
+        overrides.update({"storage.data_dir": str(tmp), "broker.port": free_port(),
+                          "broker.controller_port": free_port(), "generator.rate": 200,
+                          "app.live_start": "earliest"})
     if args.theme:
         overrides["app.theme"] = args.theme
     settings = load_settings(None, overrides)
@@ -109,6 +124,7 @@ def main() -> int:
     window.resize(width, height)
     window.tabs.setCurrentIndex(TABS.index(args.tab))
     window.show()
+    seen = run_pipeline(app, window, settings, args.pipeline_timeout) if args.pipeline else {}
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         app.processEvents()
@@ -123,7 +139,45 @@ def main() -> int:
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.out}: {pixmap.width()}x{pixmap.height()}" if ok else "save failed")
-    return 0 if ok else 1
+    if args.pipeline:
+        print(json.dumps(seen))
+    return 0 if ok and seen.get("ok", True) else 1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_pipeline(app, window, settings, timeout_s: float) -> dict:
+    """Start all from the window; wait for live rows and Delta rows (event loop running)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    began = time.monotonic()
+    window.health.start_all()
+    logs_path = settings.table_path("logs")
+    seen = {"ok": False, "live_rows": 0, "delta_rows": 0, "seconds": None}
+    while time.monotonic() - began < timeout_s:
+        app.processEvents()
+        time.sleep(0.05)
+        seen["live_rows"] = window.logstream.model.rowCount()
+        if seen["live_rows"] and (logs_path / "_delta_log").is_dir():
+            try:
+                actions = pa.table(DeltaTable(str(logs_path)).get_add_actions(flatten=True))
+                seen["delta_rows"] = sum(actions.column("num_records").to_pylist())
+            except Exception:  # noqa: BLE001 - the first commit may be half written
+                continue
+            if seen["delta_rows"] > 0:
+                seen["ok"] = True
+                break
+    seen["seconds"] = round(time.monotonic() - began, 1)
+    seen["components"] = {n: window.health.controller.is_running(n)
+                          for n in window.health.controller.local_components()}
+    return seen
 
 
 if __name__ == "__main__":

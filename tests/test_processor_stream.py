@@ -50,6 +50,12 @@ def delta(spark, settings, name):
     return spark.read.format("delta").load(str(settings.table_path(name)))
 
 
+def wait_for_rows(spark, settings, n: int, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while delta(spark, settings, "logs").count() < n and time.monotonic() < deadline:
+        time.sleep(1)
+
+
 def run_available_now(spark, settings) -> StreamRunner:
     runner = StreamRunner(spark, settings, available_now=True)
     code = runner.run()
@@ -190,16 +196,13 @@ def test_optimize_inside_writer_while_streaming_keeps_rows(spark, proc_settings)
             produce(s, b)
             time.sleep(1.0)
             if i == 3:  # `lakewatch process --mode optimize` while the writer runs: delegated
+                wait_for_rows(spark, s, 4 * 400)  # several small files to compact
                 assert run_optimize(s, wait_s=900) == 0
                 assert runner.stats.optimize["ok"] is True
                 results.append(runner.stats.optimize["tables"])
             if i == 6:  # the writer's own scheduled maintenance
                 results.append(runner.run_maintenance())
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if delta(spark, s, "logs").count() >= n:
-                break
-            time.sleep(1)
+        wait_for_rows(spark, s, n)
     finally:
         runner.stop_event.set()
         thread.join(120)
@@ -210,7 +213,11 @@ def test_optimize_inside_writer_while_streaming_keeps_rows(spark, proc_settings)
     assert logs.select("event_id").distinct().count() == n
     for tables in results:
         by_name = {r["table"]: r for r in tables}
-        assert by_name["logs"]["files_after"] <= by_name["logs"]["files_before"]
+        assert by_name["logs"]["files_before"] >= 2
         assert by_name["logs"]["zorder"] == ["ts", "source", "level"]
+    # The stream keeps appending while OPTIMIZE runs, so file counts before/after a run do
+    # not compare; the OPTIMIZE commits themselves say what they compacted.
     history = spark.sql(f"DESCRIBE HISTORY delta.`{s.table_path('logs')}`").collect()
-    assert sum(1 for h in history if h.operation == "OPTIMIZE") >= 1
+    optimized = [h.operationMetrics for h in history if h.operation == "OPTIMIZE"]
+    assert len(optimized) >= 1
+    assert any(int(m["numRemovedFiles"]) > int(m["numAddedFiles"]) for m in optimized)
