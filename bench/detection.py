@@ -15,7 +15,14 @@ Prints one line per run and configuration, then medians over runs and ratios vs
 recall, f1, median_delay_windows, false_positives_per_hour) plus per-kind F1 and the
 other configurations' figures.
 
+``--pipeline`` runs the real path instead of the pandas mirror: an embedded broker, the
+generator as its own process (``--scenarios random``, ground-truth labels file, unthrottled,
+simulated time starting ``sim-hours`` + 1 h ago), the streaming processor (``available_now``:
+parse -> ``logs``, windowed ``metrics`` with watermarks -> Delta), then the detector on the
+``metrics`` and ``logs`` Delta tables, scored against the labels the generator wrote.
+
     python bench/detection.py --seed 7 --sim-hours 1 --runs 3
+    python bench/detection.py --pipeline --seed 7 --sim-hours 24 --scenarios 24 --rate 20 --runs 1
 """
 
 from __future__ import annotations
@@ -59,13 +66,90 @@ def run_detector(metrics: pd.DataFrame, logs: pd.DataFrame, warmup_end: pd.Times
     det = Detector(DetectorConfig(**flags))
     early = metrics[metrics["window_start"] < warmup_end]
     late = metrics[metrics["window_start"] >= warmup_end]
-    logs_ts = pd.to_datetime(logs["ts"].astype("int64"), unit="ms")
+    ts = logs["ts"]
+    logs_ts = ts if pd.api.types.is_datetime64_any_dtype(ts) else pd.to_datetime(
+        ts.astype("int64"), unit="ms")
     first = det.process(early, logs[logs_ts < warmup_end])
     det.end_learning()
     if flags.get("use_iforest", True):
         det.train(seed=0)
     rest = det.process(late, logs[logs_ts >= warmup_end])
     return pd.concat([first, rest], ignore_index=True) if len(first) else rest
+
+
+class PipelineSource:
+    """Events through the real pipeline: generator process -> Kafka -> processor -> Delta."""
+
+    def __init__(self) -> None:
+        import socket
+        import tempfile
+
+        from pipeline.broker import EmbeddedBroker
+        from pipeline.settings import load_settings
+        from pipeline.spark_session_manager import get_spark
+
+        def port() -> int:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return s.getsockname()[1]
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="lakewatch-bench-detect-"))
+        self.base = load_settings(None, {
+            "storage.data_dir": str(self.tmp / "data"), "broker.port": port(),
+            "broker.controller_port": port(), "processor.trigger_interval": "1 second",
+            "processor.watermark": "30 seconds", "processor.max_offsets_per_trigger": 500_000,
+        })
+        self.broker = EmbeddedBroker(self.base)
+        self.broker.start()
+        self.spark = get_spark(self.base)
+
+    def generate(self, seed: int, sim_hours: float, rate: float, n_scenarios: int):
+        """(metrics, logs, labels, warmup_end) of one seeded span, read back from Delta."""
+        import subprocess
+
+        from pipeline.detection import delta_io
+        from pipeline.detection.evaluation import read_labels
+        from pipeline.kafka_config import ensure_topic
+        from pipeline.orchestrator import child_env
+        from pipeline.streaming_processor import StreamRunner
+
+        s = self.base.model_copy(deep=True)
+        s.storage.data_dir = self.tmp / f"seed-{seed}"
+        s.kafka.topic = f"bench-detect-{seed}"
+        ensure_topic(s)
+        labels_path = self.tmp / f"labels-{seed}.jsonl"
+        start_ms = int(time.time() * 1000) - int((sim_hours + 1) * 3600_000)
+        count = int(sim_hours * 3600 * rate)
+        argv = [sys.executable, "-m", "pipeline.log_generator", "--count", str(count),
+                "--rate", str(rate), "--speedup", "1", "--start-time", str(start_ms),
+                "--seed", str(seed), "--scenarios", "random", "--scenario-count",
+                str(n_scenarios), "--labels", str(labels_path), "--no-throttle"]
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, env=child_env(s), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"generator failed: {done.stderr[-2000:]}")
+        t1 = time.perf_counter()
+        runner = StreamRunner(self.spark, s, available_now=True)
+        if runner.run() != 0:
+            raise RuntimeError(f"processor failed: {runner.error}")
+        t2 = time.perf_counter()
+        metrics = delta_io.read_metrics(self.spark, s, "10s")
+        lo = pd.Timestamp(metrics["window_start"].min())
+        hi = pd.Timestamp(metrics["window_end"].max())
+        logs = delta_io.read_logs(self.spark, s, lo, hi)
+        rows = len(logs)
+        print(f"seed {seed}: {count} events generated -> Kafka in {t1 - t0:.0f} s, processed "
+              f"into Delta in {t2 - t1:.0f} s; logs rows {rows}, metrics 10s rows "
+              f"{len(metrics)}", flush=True)
+        warmup_end = pd.Timestamp(start_ms, unit="ms") + pd.Timedelta(
+            hours=sim_hours * WARMUP_SHARE)
+        return metrics, logs, read_labels(labels_path), warmup_end
+
+    def close(self) -> None:
+        from pipeline.spark_session_manager import stop_spark
+
+        stop_spark()
+        self.broker.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,28 +161,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", type=int, default=len(INJECTABLE_KINDS),
                     help="scenarios per run (kinds cycle)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="which configurations")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="real broker + generator process + Spark processor + Delta")
     args = ap.parse_args(argv)
+    source = PipelineSource() if args.pipeline else None
+    try:
+        return _run(args, source)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _run(args: argparse.Namespace, source: PipelineSource | None) -> int:
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     results: dict[str, list[dict]] = {c: [] for c in configs}
     for run in range(args.runs):
         seed = args.seed + run
         t0 = time.perf_counter()
-        events, labels = generate(seed, args.sim_hours, args.rate, args.scenarios)
-        metrics = events_to_metrics(events, "10s")
-        logs = events[["ts", "message", "level", "status"]]
-        warmup_end = pd.Timestamp(START_MS, unit="ms") + pd.Timedelta(
-            hours=args.sim_hours * WARMUP_SHARE)
+        if source is not None:
+            metrics, logs, labels, warmup_end = source.generate(
+                seed, args.sim_hours, args.rate, args.scenarios)
+        else:
+            events, labels = generate(seed, args.sim_hours, args.rate, args.scenarios)
+            labels = labels_from(labels)
+            metrics = events_to_metrics(events, "10s")
+            logs = events[["ts", "message", "level", "status"]]
+            warmup_end = pd.Timestamp(START_MS, unit="ms") + pd.Timedelta(
+                hours=args.sim_hours * WARMUP_SHARE)
         t_gen = time.perf_counter() - t0
         for name in configs:
             t1 = time.perf_counter()
             anomalies = run_detector(metrics, logs, warmup_end, **CONFIGS[name])
             elapsed = time.perf_counter() - t1
-            r = evaluate(anomalies, labels_from(labels), "10s", sim_hours=args.sim_hours)
+            r = evaluate(anomalies, labels, "10s", sim_hours=args.sim_hours)
             r["seconds"] = round(elapsed, 2)
             results[name].append(r)
             missed = [f"{d['kind']}@{d['entity']}" for d in r["labels_detail"]
                       if not d["detected"]]
-            print(f"run {run} seed {seed} {name:8s} events={len(events)} "
+            print(f"run {run} seed {seed} {name:8s} events={len(logs)} "
                   f"gen+metrics={t_gen:.1f}s detect={elapsed:.1f}s "
                   + " ".join(f"{k}={r[k]}" for k in HEADLINE)
                   + (f" missed={missed}" if missed else "")
@@ -130,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     final = {k: head[k] for k in HEADLINE}
     final.update({
         "per_kind_f1": head["per_kind_f1"],
-        "metrics_source": "pandas mirror (events_to_metrics)",
+        "metrics_source": ("Delta metrics from the real pipeline" if source is not None
+                           else "pandas mirror (events_to_metrics)"),
         "seed": args.seed, "runs": args.runs, "sim_hours": args.sim_hours,
         "rate_per_s": args.rate,
         **{f"{name}_only" if name != "combined" else name: {k: summary[name][k]

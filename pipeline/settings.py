@@ -142,6 +142,9 @@ class DetectorSettings(_Section):
     baseline_windows: int = Field(90, ge=6, description="trailing windows in the baseline")
     min_history_windows: int = Field(12, ge=3, description="windows before an entity is scored")
     min_requests: int = Field(20, ge=1, description="requests a window needs for rate features")
+    max_excluded_windows: int = Field(
+        360, ge=1, description="anomalous windows kept out of a baseline before a level shift "
+        "is accepted as the new normal")
     iforest_trees: int = Field(100, ge=10, le=2000)
     iforest_min_train_rows: int = Field(200, ge=20)
     pattern_min_count: int = Field(5, ge=1, description="new template count that is flagged")

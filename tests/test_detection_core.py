@@ -169,6 +169,23 @@ def test_clean_thirty_minutes_flag_nothing():
     assert len(anomalies) == 0, anomalies[["window_start", "entity", "kind", "explanation"]]
 
 
+@pytest.mark.parametrize("kind", ["traffic_drop", "traffic_surge"])
+def test_long_service_wide_incident_is_flagged_throughout_and_recovery_is_not(kind):
+    """A 25-minute service-wide change outlasts the 15-minute trailing baseline: flagged
+    while it lasts, and its end (traffic back to normal) is not the opposite anomaly."""
+    warmup, length, after = 900, 1500, 900
+    events, labels = simulate_events(seed=8, sim_seconds=warmup + length + after, rate=50,
+                                     scenarios=[Scenario(kind, warmup, length)])
+    _det, anomalies = _run(events, warmup_s=warmup)
+    lab = labels_from(labels)[0]
+    service = anomalies[(anomalies.entity_type == "service") & (anomalies.kind == kind)]
+    covered = pd.to_datetime(service.window_start)
+    assert covered.min() - lab.start <= pd.Timedelta(seconds=20)
+    assert lab.end - covered.max() <= pd.Timedelta(seconds=20)
+    result = evaluate(anomalies, [lab], "10s")
+    assert result["false_positives"] == 0, result["false_positive_incidents"]
+
+
 def test_rerun_gives_identical_ids(scenario_run):
     events, _labels, _det, anomalies = scenario_run
     _det2, again = _run(events)

@@ -60,6 +60,7 @@ class DetectorConfig:
     baseline_windows: int = 90
     min_history: int = 12
     min_requests: int = 20
+    max_excluded: int = 360
     pattern_min_count: int = 5
     pattern_learn_windows: int = 60
     iforest_trees: int = 100
@@ -73,7 +74,8 @@ class DetectorConfig:
         d = settings.detector
         return cls(window=window_freq(d.window), threshold=d.threshold,
                    baseline_windows=d.baseline_windows, min_history=d.min_history_windows,
-                   min_requests=d.min_requests, pattern_min_count=d.pattern_min_count,
+                   min_requests=d.min_requests, max_excluded=d.max_excluded_windows,
+                   pattern_min_count=d.pattern_min_count,
                    iforest_trees=d.iforest_trees, min_train_rows=d.iforest_min_train_rows, **kw)
 
 
@@ -122,7 +124,8 @@ class Detector:
         self.window_size = window_label(cfg.window)
         self.baseline = RobustBaseline(baseline_windows=cfg.baseline_windows,
                                        min_history=cfg.min_history,
-                                       min_requests=cfg.min_requests)
+                                       min_requests=cfg.min_requests,
+                                       max_excluded=cfg.max_excluded)
         self.patterns = PatternDetector(threshold=cfg.threshold, min_count=cfg.pattern_min_count,
                                         baseline_windows=cfg.baseline_windows,
                                         min_history=cfg.min_history, window=window_freq(cfg.window))
@@ -223,10 +226,14 @@ class Detector:
             v = self._verdict(r, float(ifs))
             if v is not None:
                 verdicts[(r.entity_type, r.entity)] = v
+        # During a service-wide incident no entity learns: an endpoint whose share of a
+        # traffic drop stayed under the threshold would otherwise take the dip as normal
+        # and flag the recovery as a surge.
+        service_wide = ("service", SERVICE_ENTITY) in verdicts
         for r in rows:
             key = (r.entity_type, r.entity)
             flagged = key in verdicts
-            self.baseline.update(key, ws, r.x, anomalous=flagged)
+            self.baseline.update(key, ws, r.x, anomalous=flagged or service_wide)
             if r.score is not None and not flagged:
                 self.train_rows.append(r.score.z)
         self.windows_seen += 1
