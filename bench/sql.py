@@ -35,7 +35,9 @@ WHERE source = 'svc-7' AND endpoint = '/api/v1/items/42'
 BIG_RESULT = "SELECT event_id, ts, level, status, latency_ms FROM logs WHERE latency_ms < 100"
 
 
-def generate(spark, path: str, rows: int) -> None:
+def generate(spark, path: str, rows: int, files: int) -> None:
+    """A logs-shaped table partitioned by date like the pipeline's, written as ``files``
+    small files per date (a streaming writer's layout before OPTIMIZE)."""
     spark.range(0, rows, 1, 8).selectExpr(
         "uuid() AS event_id",
         "TIMESTAMP '2026-01-01 00:00:00' + make_interval(0, 0, 0, 0, 0, 0, id * 0.01) AS ts",
@@ -55,7 +57,8 @@ def generate(spark, path: str, rows: int) -> None:
         "CAST(NULL AS STRING) AS raw_format", "CAST(NULL AS STRING) AS kafka_topic",
         "CAST(NULL AS INT) AS kafka_partition", "CAST(NULL AS BIGINT) AS kafka_offset",
         "CAST(NULL AS TIMESTAMP) AS kafka_timestamp", "CAST(NULL AS TIMESTAMP) AS ingest_ts",
-    ).selectExpr("*", "to_date(ts) AS date").write.format("delta").mode("overwrite").save(path)
+    ).selectExpr("*", "to_date(ts) AS date").repartition(files).write.format("delta") \
+        .partitionBy("date").mode("overwrite").save(path)
 
 
 def timed(engine, sql: str, runs: int) -> tuple[float, int]:
@@ -84,6 +87,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--files", type=int, default=400, help="files per date before OPTIMIZE")
     ap.add_argument("--keep", type=Path, default=None, help="data dir to reuse / keep")
     args = ap.parse_args()
 
@@ -98,8 +102,10 @@ def main() -> int:
         path = str(settings.table_path("logs"))
         if not (Path(path) / "_delta_log").is_dir():
             t0 = time.perf_counter()
-            generate(spark, path, args.rows)
-            print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s")
+            generate(spark, path, args.rows, args.files)
+            files = len(list(Path(path).rglob("*.parquet")))
+            print(f"generated {args.rows:,} rows in {files} files in "
+                  f"{time.perf_counter() - t0:.1f} s")
         engine = SqlEngine(settings, spark)
         engine.start()
         count = engine.execute("SELECT count(*) FROM logs").rows[0][0]
