@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from desktop_app.logstream import filters as filters_mod
 from desktop_app.logstream import ring as ring_mod
 from desktop_app.logstream.decode import EventBatch, decode_records
 from desktop_app.logstream.export import export_rows, rows_as_tsv
@@ -164,6 +165,23 @@ def test_filters_match_a_plain_python_filter(spec):
     # the incremental path (a sub-range, as on append) agrees with the full evaluation
     part = evaluate(spec, r, 5000, 6000).tolist()
     assert part == [s for s in want if s >= 5000]
+
+
+@pytest.mark.parametrize("spec", [SPECS[4], SPECS[6], SPECS[9]], ids=["text", "regex", "mixed"])
+def test_text_search_split_across_threads_matches_a_plain_python_filter(spec, monkeypatch):
+    """Many small byte chunks and no size floor: the search runs as several kernel calls on
+    threads, and their concatenated answer is still row for row the plain filter's."""
+    monkeypatch.setattr(ring_mod, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(filters_mod, "_PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(filters_mod, "_SEARCH_THREADS", 3)
+    rng = random.Random(11)
+    events = [make_event(rng, i) for i in range(6000)]
+    r = LogRing(4000, 64 << 20)
+    _fill(r, events, batch=251)
+    assert len(r.bytes.chunks) > 3
+    got = evaluate(spec, r).tolist()
+    assert got == _py_filter(spec, events, range(r.head, r.tail))
+    assert len(got) > 0
 
 
 def test_invalid_regex_is_a_clear_error():
