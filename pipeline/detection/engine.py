@@ -231,10 +231,9 @@ class Detector:
         # and flag the recovery as a surge.
         service_wide = ("service", SERVICE_ENTITY) in verdicts
         for r in rows:
-            key = (r.entity_type, r.entity)
-            flagged = key in verdicts
-            self.baseline.update(key, ws, r.x, anomalous=flagged or service_wide)
-            if r.score is not None and not flagged:
+            normal = (r.entity_type, r.entity) not in verdicts and not service_wide
+            self.baseline.update((r.entity_type, r.entity), ws, r.x, anomalous=not normal)
+            if r.score is not None and normal:  # the forest trains on normal windows only
                 self.train_rows.append(r.score.z)
         self.windows_seen += 1
         self.last_window = ws
