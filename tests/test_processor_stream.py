@@ -52,7 +52,10 @@ def delta(spark, settings, name):
 
 def wait_for_rows(spark, settings, n: int, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
-    while delta(spark, settings, "logs").count() < n and time.monotonic() < deadline:
+    log_dir = settings.table_path("logs") / "_delta_log"
+    while time.monotonic() < deadline:
+        if log_dir.is_dir() and delta(spark, settings, "logs").count() >= n:
+            return
         time.sleep(1)
 
 
@@ -194,9 +197,11 @@ def test_optimize_inside_writer_while_streaming_keeps_rows(spark, proc_settings)
     try:
         for i, b in enumerate(batches):
             produce(s, b)
-            time.sleep(1.0)
+            if i <= 3:  # each of the first four batches lands in its own commit: files to compact
+                wait_for_rows(spark, s, (i + 1) * 400)
+            else:
+                time.sleep(1.0)
             if i == 3:  # `lakewatch process --mode optimize` while the writer runs: delegated
-                wait_for_rows(spark, s, 4 * 400)  # several small files to compact
                 assert run_optimize(s, wait_s=900) == 0
                 assert runner.stats.optimize["ok"] is True
                 results.append(runner.stats.optimize["tables"])
@@ -211,10 +216,9 @@ def test_optimize_inside_writer_while_streaming_keeps_rows(spark, proc_settings)
     logs = delta(spark, s, "logs")
     assert logs.count() == n
     assert logs.select("event_id").distinct().count() == n
-    for tables in results:
-        by_name = {r["table"]: r for r in tables}
-        assert by_name["logs"]["files_before"] >= 2
-        assert by_name["logs"]["zorder"] == ["ts", "source", "level"]
+    assert {r["table"]: r for r in results[0]}["logs"]["files_before"] >= 4
+    for tables in results:  # the later run may find a single new file: nothing to assert on
+        assert {r["table"]: r for r in tables}["logs"]["zorder"] == ["ts", "source", "level"]
     # The stream keeps appending while OPTIMIZE runs, so file counts before/after a run do
     # not compare; the OPTIMIZE commits themselves say what they compacted.
     history = spark.sql(f"DESCRIBE HISTORY delta.`{s.table_path('logs')}`").collect()
