@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from pipeline.schemas import LOGS_DDL
-from pipeline.sql.engine import SqlEngine
+from pipeline.sql.engine import SqlEngine, reads_in_fixed_order
 from pipeline.sql.errors import QueryCancelledError, RefusedError, SqlError, TimeLimitError
 from pipeline.sql.query_builder import Filter, QuerySpec, build_query
 
@@ -106,6 +106,28 @@ def test_paging_and_row_cap(engine):
     assert r.fetch_all()[-1] == (2499,) and len(r.rows) == 2500 and not r.truncated
     capped = engine.execute("SELECT id FROM range(100)", row_cap=30)
     assert len(capped.fetch_all()) == 30 and capped.truncated
+
+
+def test_first_page_from_a_limit_job_then_the_rest_without_repeats(engine):
+    spark = engine.spark
+    assert reads_in_fixed_order(spark.sql("SELECT event_id FROM logs WHERE status >= 400"))
+    for sql in ("SELECT * FROM logs ORDER BY ts", "SELECT * FROM logs LIMIT 3",
+                "SELECT level, count(*) FROM logs GROUP BY level", "SELECT rand() FROM logs",
+                "SELECT DISTINCT level FROM logs"):
+        assert not reads_in_fixed_order(spark.sql(sql)), sql
+    r = engine.execute("SELECT id FROM range(0, 5000, 1, 2)", first_page=100)
+    assert r.rows == [(i,) for i in range(100)] and len(r._repeat) == 100
+    assert r.fetch_all(700) == [(i,) for i in range(5000)] and not r.truncated
+    # a result smaller than the page is complete after the LIMIT job alone
+    small = engine.execute("SELECT event_id FROM logs WHERE status >= 500 ORDER BY event_id")
+    assert small.rows == [("e2",), ("e5",)] and small.done
+    whole = engine.execute("SELECT event_id FROM logs WHERE status >= 400", first_page=10)
+    assert sorted(whole.rows) == [("e2",), ("e4",), ("e5",)] and whole.done
+    # rows that differ on the second read (table rewritten in between) are an error
+    changed = engine.execute("SELECT id FROM range(0, 500, 1, 2)", first_page=100)
+    changed._repeat[7] = (-1,)
+    with pytest.raises(SqlError, match="changed while the result was being read"):
+        changed.fetch(100)
 
 
 def test_errors_carry_message_line_and_column(engine):

@@ -5,16 +5,22 @@ Each statement runs in its own Spark job group, so ``cancel`` (or the time limit
 exactly its jobs and leaves the shared session usable. Rows are pulled partition by
 partition (``toLocalIterator``), so the first page shows before the whole result exists and
 no more than ``sql.row_cap`` rows are ever held.
+
+A partition can be large (a 128 MB file split), so when the plan reads its input in a fixed
+order (no shuffle, sort or limit; deterministic), the first page comes from a ``LIMIT`` job,
+which stops reading once it has the page; the partition iterator then repeats those rows,
+and they are checked to be the same (a table rewritten in between is reported, never mixed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +59,13 @@ class QueryResult:
     elapsed_s: float = 0.0
     first_page_s: float | None = None
     _iter: Iterator[Any] | None = None
+    _open: Callable[[], Iterator[Any]] | None = None  # opens ``_iter`` when first needed
     _engine: SqlEngine | None = None
+    #: First rows from a LIMIT job, not yet handed out; ``_head_complete``: they are all rows.
+    _head: list[tuple] = field(default_factory=list)
+    _head_complete: bool = False
+    #: Rows handed out from ``_head`` that the iterator must repeat before its new rows.
+    _repeat: list[tuple] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -63,7 +75,7 @@ class QueryResult:
     def fetch(self, n: int) -> list[tuple]:
         """Pull up to ``n`` more rows (fewer at the end or at the row cap) and return them."""
         with self._lock:
-            if self.done or self._iter is None:
+            if self.done or (self._iter is None and self._open is None and not self._head):
                 return []
             if self._engine is not None and self._engine._is_cancelled(self.query_id):
                 error = self._engine._translate(self.query_id, RuntimeError("cancelled"), "")
@@ -72,11 +84,20 @@ class QueryResult:
             room = self.row_cap - len(self.rows)
             want = max(0, min(n, room))
             try:
-                batch = [tuple(r) for r in itertools.islice(self._iter, want)]
-                if len(batch) < want:
+                if self._head:
+                    batch = self._head[:want]
+                    del self._head[:want]
+                    self._repeat.extend(batch)
+                    complete = not self._head and self._head_complete
+                else:
+                    self._skip_repeat()
+                    batch = [tuple(r) for r in itertools.islice(self._opened(), want)]
+                    complete = len(batch) < want
+                if complete:
                     self._finish()
                 elif len(self.rows) + len(batch) >= self.row_cap:
-                    self.truncated = next(self._iter, None) is not None
+                    self._skip_repeat()
+                    self.truncated = next(self._opened(), None) is not None
                     self._finish()
             except Exception as exc:
                 error = self._engine._translate(self.query_id, exc, self.sql)
@@ -88,6 +109,23 @@ class QueryResult:
             self.elapsed_s = time.monotonic() - self.started
             return batch
 
+    def _opened(self) -> Iterator[Any]:
+        if self._iter is None and self._open is not None:
+            self._iter, self._open = self._open(), None
+        return self._iter
+
+    def _skip_repeat(self) -> None:
+        """Consume the rows the LIMIT job already gave; they must be the same rows."""
+        if not self._repeat:
+            return
+        n = len(self._repeat)
+        again = [tuple(r) for r in itertools.islice(self._opened(), n)]
+        # repr: NaN != NaN, but a NaN read twice is the same value
+        if len(again) != n or repr(again) != repr(self._repeat):
+            raise SqlError("the table changed while the result was being read (its first rows "
+                           "differ on a second read); run the query again")
+        self._repeat = []
+
     def fetch_all(self, page: int = 10_000) -> list[tuple]:
         """Every row up to the cap."""
         while not self.done:
@@ -97,7 +135,7 @@ class QueryResult:
     def _finish(self) -> None:
         self.done = True
         self.elapsed_s = time.monotonic() - self.started
-        it, self._iter = self._iter, None
+        it, self._iter, self._open = self._iter, None, None
         close = getattr(it, "close", None)
         if close is not None:
             try:
@@ -112,6 +150,29 @@ class QueryResult:
         with self._lock:
             if not self.done:
                 self._finish()
+
+
+#: Logical operators that keep their input's row order and read partitions independently.
+_ORDERED_NODES = frozenset({"Project", "Filter", "Generate", "SubqueryAlias", "View",
+                            "LogicalRelation", "LocalRelation", "Range"})
+
+
+def reads_in_fixed_order(df: Any) -> bool:
+    """True when two runs of ``df`` return the same rows in the same order: a deterministic
+    plan of scans, filters and projections only (no shuffle, sort, limit, join or aggregate,
+    whose output order varies between runs). Read from the analysed plan, which exists
+    already: optimising it again would cost a Delta snapshot scan (~0.3 s on 10M rows)."""
+    plan = df._jdf.queryExecution().analyzed()
+    if not plan.deterministic():
+        return False
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if str(node.getClass().getSimpleName()) not in _ORDERED_NODES:
+            return False
+        children = node.children()
+        stack.extend(children.apply(i) for i in range(children.size()))
+    return True
 
 
 class SqlEngine:
@@ -178,20 +239,21 @@ class SqlEngine:
         with self._lock:
             self._active[query_id] = state
         spark = self.spark
-        sc = spark.sparkContext
         started = time.monotonic()
         timer.start()
+        cap = row_cap or self.settings.sql.row_cap
+        head, head_limit = None, min(first_page, cap)
         try:
-            sc.setJobGroup(group, f"lakewatch sql {query_id}", True)
-            try:
+            with self._job_group(query_id):
                 df = sql_with_args(spark, sql, args)
                 self._raise_if_cancelled(query_id)
                 fields = df.schema.fields
-                iterator = df.toLocalIterator(prefetchPartitions=False)
-            finally:
-                sc.setLocalProperty("spark.jobGroup.id", None)
-                sc.setLocalProperty("spark.job.description", None)
-                sc.setLocalProperty("spark.job.interruptOnCancel", None)
+                if head_limit > 0 and reads_in_fixed_order(df):
+                    head = [tuple(r) for r in df.limit(head_limit).collect()]
+                    self._raise_if_cancelled(query_id)
+                    open_rows = None
+                else:
+                    open_rows = df.toLocalIterator(prefetchPartitions=False)
         except Exception as exc:
             raise self._translate(query_id, exc, sql) from None  # (forgets the query)
         result = QueryResult(
@@ -199,14 +261,35 @@ class SqlEngine:
             sql=sql,
             columns=[f.name for f in fields],
             types=[f.dataType.simpleString() for f in fields],
-            row_cap=row_cap or self.settings.sql.row_cap,
+            row_cap=cap,
             verdict=verdict,
             started=started,
-            _iter=iterator,
+            _iter=open_rows,
             _engine=self,
         )
+        if head is not None:
+            result._head, result._head_complete = head, len(head) < head_limit
+            if not result._head_complete:
+                # planned and started only once the first page is out
+                result._open = lambda: self._open_rows(query_id, df)
         result.fetch(first_page)
         return result
+
+    @contextlib.contextmanager
+    def _job_group(self, query_id: str) -> Iterator[None]:
+        """Spark jobs started in this block (on this thread) belong to the query's group."""
+        sc = self.spark.sparkContext
+        sc.setJobGroup(f"lakewatch-sql-{query_id}", f"lakewatch sql {query_id}", True)
+        try:
+            yield
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)
+            sc.setLocalProperty("spark.job.description", None)
+            sc.setLocalProperty("spark.job.interruptOnCancel", None)
+
+    def _open_rows(self, query_id: str, df: Any) -> Iterator[Any]:
+        with self._job_group(query_id):
+            return df.toLocalIterator(prefetchPartitions=False)
 
     def run_script(
         self, script: str, args: dict[str, Any] | None = None, **kwargs: Any
