@@ -47,6 +47,26 @@ def tune_curve(curve: pg.PlotDataItem) -> None:
     curve.opts["autoDownsampleFactor"] = 1.0
 
 
+def steady_y_range(current: list[float], low: float, high: float) -> tuple[float, float] | None:
+    """A new y range for data in [low, high], or None to keep ``current``: kept while the data
+    fits and fills at least half of it, so the axis neither jitters nor re-lays its ticks on
+    every redraw (its repaint is the costliest part of one); a new range leaves 15 % headroom
+    above the data."""
+    view_low, view_high = current
+    span = high - low
+    if view_low <= low and high <= view_high and span >= 0.5 * (view_high - view_low):
+        return None
+    return low - 0.05 * span, high + 0.15 * span
+
+
+def moves_a_pixel(current: list[float], start: float, end: float, pixels: float) -> bool:
+    """Whether the x range [start, end] differs from ``current`` by a pixel or more at either
+    end: on a long range a new 10-second window moves the view by less than that, and the
+    range change would re-clip and re-downsample every curve of every linked plot."""
+    per_pixel = (end - start) / max(pixels, 1.0)
+    return abs(current[0] - start) >= per_pixel or abs(current[1] - end) >= per_pixel
+
+
 class Buffer:
     """A growable preallocated float array; ``view(n)`` is the first n values."""
 
@@ -133,7 +153,9 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
         # Ranges first (x on the first plot, the others are linked; y from the data), so each
         # curve downsamples once for the final view instead of once per range change.
         start, end = snapshot["start_ms"] / 1000.0, snapshot["end_ms"] / 1000.0
-        self.plots["throughput"].setXRange(start, end, padding=0)
+        first = self.plots["throughput"]
+        if moves_a_pixel(first.viewRange()[0], start, end, first.getViewBox().width()):
+            first.setXRange(start, end, padding=0)
         for name, plot in self.plots.items():
             scale = SCALE.get(name, 1.0)
             lows, highs = [], []
@@ -144,9 +166,11 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
                         lows.append(np.nanmin(finite) * scale)
                         highs.append(np.nanmax(finite) * scale)
             if lows:
-                low, high = min(lows), max(highs)
-                low = min(low, 0.0)
-                plot.setYRange(low, high if high > low else low + 1.0, padding=0.05)
+                low = min(min(lows), 0.0)
+                high = max(highs)
+                y_range = steady_y_range(plot.viewRange()[1], low, max(high, low + 1.0))
+                if y_range is not None:
+                    plot.setYRange(*y_range, padding=0)
         for key, curve in self.curves.items():
             t, v = data[key]
             if not len(t) and self._empty.get(key, False):
