@@ -202,27 +202,36 @@ def text_mask(ring: LogRing, seqs: np.ndarray, pattern: str, ignore_case: bool) 
     starts = np.concatenate([[0], cuts]).tolist()
     stops = np.concatenate([cuts, [len(seqs)]]).tolist()
 
-    arrays = []
+    arrays, steps = [], []
     for a, b in zip(starts, stops, strict=True):
         ci = int(which[a])
         if ci < 0:  # evicted while we read; the caller drops these seqs
-            arrays.append(pa.array([""] * (2 * (b - a) - 1), pa.string()))
+            arrays.append(pa.array([""] * (b - a), pa.string()))
+            steps.append(1)
             continue
         chunk = chunks[ci]
         rel = addrs[a:b] - chunk.base
-        # Rows need not be adjacent (other rows may sit between them): one offset pair
-        # each; the odd elements are the gaps between them and are ignored.
-        offsets = np.empty(2 * (b - a), dtype=np.int32)
-        offsets[0::2] = rel
-        offsets[1::2] = rel + lens[a:b]
+        ends = rel + lens[a:b]
+        if np.array_equal(rel[1:], ends[:-1]):
+            # Adjacent rows (the whole buffer, unfiltered): one offset each, no gaps.
+            offsets = np.append(rel, ends[-1]).astype(np.int32)
+            step, n = 1, b - a
+        else:
+            # Rows need not be adjacent (other rows may sit between them): one offset pair
+            # each; the odd elements are the gaps between them and are ignored (a third
+            # slower: twice the kernel calls).
+            offsets = np.empty(2 * (b - a), dtype=np.int32)
+            offsets[0::2] = rel
+            offsets[1::2] = ends
+            step, n = 2, 2 * (b - a) - 1
         arrays.append(pa.Array.from_buffers(
-            pa.string(), 2 * (b - a) - 1,
-            [None, pa.py_buffer(offsets), pa.py_buffer(chunk.data)]))
+            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chunk.data)]))
+        steps.append(step)
     flat = _search(arrays, pattern, ignore_case)
     pos = 0
-    for a, b in zip(starts, stops, strict=True):
-        out[a:b] = flat[pos:pos + 2 * (b - a) - 1:2]
-        pos += 2 * (b - a) - 1
+    for a, b, array, step in zip(starts, stops, arrays, steps, strict=True):
+        out[a:b] = flat[pos:pos + len(array):step]
+        pos += len(array)
     return out
 
 
