@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ports import free_port  # noqa: E402
+
 EXE = ROOT / "dist" / "lakewatch" / "lakewatch"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(command: list[str], runs: int) -> dict:
-    ports = ["--set", f"broker.port={_port()}", "--set", f"broker.controller_port={_port()}"]
+    ports = ["--set", f"broker.port={free_port()}",
+             "--set", f"broker.controller_port={free_port()}"]
     proc = subprocess.run(
         ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable,
          str(ROOT / "packaging" / "window_probe.py"), "--runs", str(runs), "--settle", "0",

@@ -38,6 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.ports import free_port  # noqa: E402
 from pipeline.detection.engine import Detector, DetectorConfig  # noqa: E402
 from pipeline.detection.evaluation import evaluate, labels_from  # noqa: E402
 from pipeline.detection.features import events_to_metrics  # noqa: E402
@@ -81,22 +82,16 @@ class PipelineSource:
     """Events through the real pipeline: generator process -> Kafka -> processor -> Delta."""
 
     def __init__(self) -> None:
-        import socket
         import tempfile
 
         from pipeline.broker import EmbeddedBroker
         from pipeline.settings import load_settings
         from pipeline.spark_session_manager import get_spark
 
-        def port() -> int:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                return s.getsockname()[1]
-
         self.tmp = Path(tempfile.mkdtemp(prefix="lakewatch-bench-detect-"))
         self.base = load_settings(None, {
-            "storage.data_dir": str(self.tmp / "data"), "broker.port": port(),
-            "broker.controller_port": port(), "processor.trigger_interval": "1 second",
+            "storage.data_dir": str(self.tmp / "data"), "broker.port": free_port(),
+            "broker.controller_port": free_port(), "processor.trigger_interval": "1 second",
             "processor.watermark": "30 seconds", "processor.max_offsets_per_trigger": 500_000,
         })
         self.broker = EmbeddedBroker(self.base)

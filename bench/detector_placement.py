@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import ensure_topic  # noqa: E402
 from pipeline.orchestrator import build_specs  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
@@ -38,11 +38,6 @@ from pipeline.supervisor import Supervisor  # noqa: E402
 MEASURED = ("processor", "detector")
 PLACEMENTS = ("in_processor", "separate")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tree(pid: int) -> list[psutil.Process]:

@@ -41,17 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
+from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import consumer_config, ensure_topic  # noqa: E402
 from pipeline.orchestrator import child_env  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_generator(settings, rate: float, seconds: float, seed: int) -> subprocess.Popen:
@@ -242,8 +235,8 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="lakewatch-bench-"))
     base = load_settings(None, {
-        "storage.data_dir": str(tmp / "data"), "broker.port": _free_port(),
-        "broker.controller_port": _free_port(), "processor.trigger_interval": "1 second",
+        "storage.data_dir": str(tmp / "data"), "broker.port": free_port(),
+        "broker.controller_port": free_port(), "processor.trigger_interval": "1 second",
         "processor.watermark": "10 seconds", "processor.status_interval_s": 1.0,
     })
     broker = EmbeddedBroker(base)

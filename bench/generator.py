@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ports import free_port  # noqa: E402
 from pipeline.cli import parse_overrides  # noqa: E402
 from pipeline.jvm import kafka_classpath, require_java  # noqa: E402
 from pipeline.kafka_config import ensure_topic  # noqa: E402
@@ -37,12 +37,6 @@ from pipeline.sources.events import EventGenerator  # noqa: E402
 from pipeline.sources.producer import LogProducer  # noqa: E402
 
 START = 1_767_225_600_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fresh_topic(settings: Settings, tag: str) -> Settings:

@@ -36,6 +36,7 @@ import psutil  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.ports import free_port  # noqa: E402
 from desktop_app.logstream import LogStreamWidget  # noqa: E402
 from desktop_app.logstream.decode import EventBatch, decode_records  # noqa: E402
 from desktop_app.logstream.filters import FilterSpec, evaluate  # noqa: E402
@@ -304,7 +305,6 @@ def _producer_proc(conf: dict, topic: str, rate: int, seconds: float, ready) -> 
 def bench_e2e(app, rate: int, seconds: float, runs: int) -> None:
     from pipeline.broker import EmbeddedBroker
     from pipeline.kafka_config import ensure_topic, producer_config
-    from tests.conftest import free_port
 
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
         s = load_settings(None, {"storage.data_dir": tmp, "broker.port": free_port(),
