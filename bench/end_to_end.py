@@ -45,6 +45,7 @@ from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import consumer_config, ensure_topic  # noqa: E402
 from pipeline.orchestrator import child_env  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
+from pipeline.streaming_processor import processed_offsets  # noqa: E402
 
 
 def start_generator(settings, rate: float, seconds: float, seed: int) -> subprocess.Popen:
@@ -53,22 +54,6 @@ def start_generator(settings, rate: float, seconds: float, seed: int) -> subproc
             "--duration", str(seconds), "--seed", str(seed), "--speedup", "1"]
     return subprocess.Popen(argv, env=child_env(settings), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-
-
-def processed_offsets(progress: dict) -> int | None:
-    """Sum of the end offsets of the last completed micro-batch (None before the first)."""
-    total, known = 0, False
-    for src in progress.get("sources") or []:
-        end = src.get("endOffset")
-        if isinstance(end, str):
-            try:
-                end = json.loads(end)
-            except ValueError:
-                continue
-        for parts in (end or {}).values():
-            total += sum(int(v) for v in parts.values())
-            known = True
-    return total if known else None
 
 
 def topic_end(settings) -> int:

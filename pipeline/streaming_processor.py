@@ -294,18 +294,30 @@ def _make_listener(stats: ProcessorStats):
     return _Listener()
 
 
+def _offsets(value: Any) -> dict[str, dict[str, int]] | None:
+    """A Kafka source offset of a query progress (JSON text or dict): topic -> partition ->
+    offset; None if absent or unreadable."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def processed_offsets(progress: dict[str, Any]) -> int | None:
+    """Sum of the end offsets of the batch a progress reports (None before the first)."""
+    ends = [_offsets(src.get("endOffset")) for src in progress.get("sources") or []]
+    known = [int(off) for end in ends if end for parts in end.values() for off in parts.values()]
+    return sum(known) if known else None
+
+
 def kafka_lag(progress: dict[str, Any]) -> int | None:
     """Records in Kafka not yet processed: latest offsets minus the batch's end offsets."""
     total, known = 0, False
     for src in progress.get("sources") or []:
-        end, latest = src.get("endOffset"), src.get("latestOffset")
-        if isinstance(end, str):
-            with contextlib.suppress(ValueError):
-                end = json.loads(end)
-        if isinstance(latest, str):
-            with contextlib.suppress(ValueError):
-                latest = json.loads(latest)
-        if not isinstance(end, dict) or not isinstance(latest, dict):
+        end, latest = _offsets(src.get("endOffset")), _offsets(src.get("latestOffset"))
+        if end is None or latest is None:
             continue
         for topic, parts in latest.items():
             for part, off in parts.items():

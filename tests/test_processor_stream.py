@@ -20,6 +20,8 @@ from pipeline.streaming_processor import (
     CheckpointMismatch,
     StreamRunner,
     check_checkpoint,
+    kafka_lag,
+    processed_offsets,
     run_optimize,
 )
 from pipeline.transforms.metrics import PERCENTILE_ACCURACY
@@ -225,3 +227,14 @@ def test_optimize_inside_writer_while_streaming_keeps_rows(spark, proc_settings)
     optimized = [h.operationMetrics for h in history if h.operation == "OPTIMIZE"]
     assert len(optimized) >= 1
     assert any(int(m["numRemovedFiles"]) > int(m["numAddedFiles"]) for m in optimized)
+
+
+def test_lag_and_processed_offsets_from_a_query_progress():
+    progress = {"sources": [{
+        "endOffset": json.dumps({"web-logs": {"0": 10, "1": 5}}),
+        "latestOffset": {"web-logs": {"0": 12, "1": 5}},
+    }]}
+    assert kafka_lag(progress) == 2
+    assert processed_offsets(progress) == 15
+    before_first = {"sources": [{"endOffset": None, "latestOffset": "not json"}]}
+    assert kafka_lag(before_first) is None and processed_offsets(before_first) is None
