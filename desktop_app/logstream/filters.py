@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +29,17 @@ _RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 #: Text search splits work across this many threads above _PARALLEL_MIN_ROWS rows.
 _SEARCH_THREADS = max(1, min(4, os.cpu_count() or 1))
 _PARALLEL_MIN_ROWS = 50_000
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _search_pool() -> ThreadPoolExecutor:
+    """The search threads, started on the first large search and kept for the next ones."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_SEARCH_THREADS, thread_name_prefix="lakewatch-search")
+        return _pool
 
 
 class FilterError(ValueError):
@@ -255,8 +267,7 @@ def _search(arrays: list[pa.Array], pattern: str, ignore_case: bool) -> np.ndarr
     try:
         if len(groups) == 1:
             return run(groups[0])
-        with ThreadPoolExecutor(len(groups)) as pool:
-            return np.concatenate(list(pool.map(run, groups)))
+        return np.concatenate(list(_search_pool().map(run, groups)))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise FilterError(f"invalid regular expression {pattern!r}: {exc}") from None
 
