@@ -45,12 +45,18 @@ from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import consumer_config, ensure_topic  # noqa: E402
 from pipeline.orchestrator import child_env  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
+from pipeline.sources.events import daily_curve  # noqa: E402
 from pipeline.streaming_processor import processed_offsets  # noqa: E402
 
 
 def start_generator(settings, rate: float, seconds: float, seed: int) -> subprocess.Popen:
-    """The real generator, paced at ``rate`` events/s of wall time, for ``seconds``."""
-    argv = [sys.executable, "-m", "pipeline.log_generator", "--rate", str(rate),
+    """The real generator, paced at ``rate`` events/s of wall time, for ``seconds``.
+
+    Its ``--rate`` is the daily mean and event time is now, so the daily traffic curve would
+    scale the step by 0.45-1.55 with the hour the bench runs at: the requested rate is divided
+    by the curve's value now (flat over a step of minutes)."""
+    mean_rate = rate / float(daily_curve(time.time() * 1000.0))
+    argv = [sys.executable, "-m", "pipeline.log_generator", "--rate", f"{mean_rate:.1f}",
             "--duration", str(seconds), "--seed", str(seed), "--speedup", "1"]
     return subprocess.Popen(argv, env=child_env(settings), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
