@@ -245,6 +245,7 @@ def bench_filters(app, settings, pool, runs) -> None:
                                                     endpoints=("/api/v1/orders/*",),
                                                     start_ms=ts0, end_ms=ts0 + 500_000),
         "text 'timeout' (any case)": FilterSpec(text="TIMEOUT"),
+        "text 'slow query' (any case)": FilterSpec(text="Slow Query"),
         "regex user=(alice|bob)": FilterSpec(text=r"user=(alice|bob)", regex=True),
         "level=WARN + text": FilterSpec(levels=("WARN",), text="cache miss"),
     }

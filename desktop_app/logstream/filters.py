@@ -16,12 +16,14 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
+from itertools import groupby, pairwise
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desktop_app.logstream.casefold import ascii_folded
 from desktop_app.logstream.ring import LogRing
 from desktop_app.logstream.vocab import OVERFLOW, Vocab
 
@@ -171,34 +173,37 @@ def evaluate(spec: FilterSpec, ring: LogRing, start: int | None = None,
     if spec.is_empty:
         return seqs
     v = ring.vocabs
-    mask = np.ones(n, dtype=bool)
+    mask: np.ndarray | None = None  # None: every row so far (a text-only filter skips it)
+
+    def narrow(keep: np.ndarray) -> None:
+        nonlocal mask
+        mask = keep if mask is None else mask & keep
+
     if spec.start_ms is not None or spec.end_ms is not None:
         ts = ring.logical("ts", start, stop)
         if spec.start_ms is not None:
-            mask &= ts >= spec.start_ms
+            narrow(ts >= spec.start_ms)
         if spec.end_ms is not None:
-            mask &= ts <= spec.end_ms
+            narrow(ts <= spec.end_ms)
     if spec.status_min is not None or spec.status_max is not None:
         st = ring.logical("status", start, stop)
-        mask &= st >= 0
+        narrow(st >= 0)
         if spec.status_min is not None:
-            mask &= st >= spec.status_min
+            narrow(st >= spec.status_min)
         if spec.status_max is not None:
-            mask &= st <= spec.status_max
+            narrow(st <= spec.status_max)
     if spec.levels:
         wanted = set(spec.levels)
-        mask &= v.level.lut(lambda s: s in wanted)[ring.logical("level", start, stop)]
+        narrow(v.level.lut(lambda s: s in wanted)[ring.logical("level", start, stop)])
     for attr, patterns in (("source", spec.sources), ("endpoint", spec.endpoints)):
         if patterns:
             codes = ring.logical(attr, start, stop)
-            mask &= _categorical(codes, getattr(v, attr), patterns, ring, seqs, attr)
+            narrow(_categorical(codes, getattr(v, attr), patterns, ring, seqs, attr))
+    kept = seqs if mask is None else seqs[mask]
     pattern = spec.text_pattern()
-    if pattern is not None:
-        idx = np.flatnonzero(mask)
-        if len(idx):
-            hit = text_mask(ring, seqs[idx], pattern, ignore_case=not spec.case_sensitive)
-            mask[idx[~hit]] = False
-    return seqs[mask]
+    if pattern is not None and len(kept):
+        kept = kept[text_mask(ring, kept, pattern, ignore_case=not spec.case_sensitive)]
+    return kept
 
 
 def text_mask(ring: LogRing, seqs: np.ndarray, pattern: str, ignore_case: bool) -> np.ndarray:
@@ -206,24 +211,26 @@ def text_mask(ring: LogRing, seqs: np.ndarray, pattern: str, ignore_case: bool) 
     out = np.zeros(len(seqs), dtype=bool)
     if not len(seqs):
         return out
-    addrs = ring.take("addr", seqs)
-    lens = ring.take("lengths", seqs)
+    lo, hi = int(seqs[0]), int(seqs[-1]) + 1
+    if hi - lo == len(seqs):  # a range (the whole buffer): copied slices, no gather
+        addrs, lens = ring.logical("addr", lo, hi).copy(), ring.logical("lengths", lo, hi).copy()
+    else:
+        addrs, lens = ring.take("addr", seqs), ring.take("lengths", seqs)
     bases, chunks = ring.bytes.snapshot()
-    which = np.searchsorted(np.asarray(bases, dtype=np.int64), addrs, side="right") - 1
-    cuts = np.flatnonzero(np.diff(which)) + 1
-    starts = np.concatenate([[0], cuts]).tolist()
-    stops = np.concatenate([cuts, [len(seqs)]]).tolist()
+    runs = _chunk_runs(addrs, np.asarray(bases, dtype=np.int64))
 
-    arrays, steps = [], []
-    for a, b in zip(starts, stops, strict=True):
-        ci = int(which[a])
+    arrays, steps, folds = [], [], []
+    for a, b, ci in runs:
         if ci < 0:  # evicted while we read; the caller drops these seqs
             arrays.append(pa.array([""] * (b - a), pa.string()))
             steps.append(1)
+            folds.append(False)
             continue
         chunk = chunks[ci]
+        folds.append(chunk.folds)
         rel = addrs[a:b] - chunk.base
-        ends = rel + lens[a:b]
+        # a row overwritten while we read may pair an old address with a new length
+        ends = np.minimum(rel + lens[a:b], len(chunk.data))
         if np.array_equal(rel[1:], ends[:-1]):
             # Adjacent rows (the whole buffer, unfiltered): one offset each, no gaps.
             offsets = np.append(rel, ends[-1]).astype(np.int32)
@@ -239,30 +246,53 @@ def text_mask(ring: LogRing, seqs: np.ndarray, pattern: str, ignore_case: bool) 
         arrays.append(pa.Array.from_buffers(
             pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chunk.data)]))
         steps.append(step)
-    flat = _search(arrays, pattern, ignore_case)
+    flat = _search(arrays, pattern, ignore_case, folds)
     pos = 0
-    for a, b, array, step in zip(starts, stops, arrays, steps, strict=True):
+    for (a, b, _), array, step in zip(runs, arrays, steps, strict=True):
         out[a:b] = flat[pos:pos + len(array):step]
         pos += len(array)
     return out
 
 
-def _search(arrays: list[pa.Array], pattern: str, ignore_case: bool) -> np.ndarray:
+def _chunk_runs(addrs: np.ndarray, bases: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs ``[start, stop)`` of rows that lie in one chunk each, and that chunk (-1: evicted).
+
+    Addresses grow with seqs, so the runs are where the chunk bases fall among them; a slot
+    overwritten while we read can break that order, and then each row is placed on its own.
+    """
+    if len(addrs) < 2 or bool((addrs[1:] >= addrs[:-1]).all()):
+        bounds = np.searchsorted(addrs, bases, side="left")
+        edges = np.concatenate([[0], bounds, [len(addrs)]]).tolist()
+        return [(a, b, ci) for ci, (a, b) in enumerate(pairwise(edges), start=-1) if b > a]
+    which = np.searchsorted(bases, addrs, side="right") - 1
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    edges = np.concatenate([[0], cuts, [len(addrs)]]).tolist()
+    return [(a, b, int(which[a])) for a, b in pairwise(edges)]
+
+
+def _search(arrays: list[pa.Array], pattern: str, ignore_case: bool,
+            folds: list[bool]) -> np.ndarray:
     """RE2 search over the arrays, concatenated, as one bool array.
 
     One kernel call per core, each over a contiguous run of chunks: the kernel is
     single-threaded and releases the GIL, and one call per run builds the regex (and its
-    DFA) once per run; per-chunk calls rebuilt it ~100 times per million rows.
+    DFA) once per run; per-chunk calls rebuilt it ~100 times per million rows. A
+    case-insensitive search runs as ``ascii_folded`` except on arrays whose chunk ``folds``.
     """
     lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
     parts = min(_SEARCH_THREADS, len(arrays)) if lengths.sum() >= _PARALLEL_MIN_ROWS else 1
     bounds = np.searchsorted(np.cumsum(lengths), np.linspace(0, lengths.sum(), parts + 1)[1:-1])
     groups = [g for g in np.split(np.arange(len(arrays)), bounds) if len(g)]
+    fast = ascii_folded(pattern) if ignore_case else None
 
     def run(group: np.ndarray) -> np.ndarray:
-        chunked = pa.chunked_array([arrays[i] for i in group], pa.string())
-        # the kernel may re-chunk its output: index the whole
-        return pc.match_substring_regex(chunked, pattern, ignore_case=ignore_case).to_numpy()
+        out = []  # one call per run of arrays searched the same way: the whole group, mostly
+        for exact, run_of in groupby(group, key=lambda i: fast is None or folds[i]):
+            chunked = pa.chunked_array([arrays[i] for i in run_of], pa.string())
+            hit = (pc.match_substring_regex(chunked, pattern, ignore_case=ignore_case) if exact
+                   else pc.match_substring_regex(chunked, fast))
+            out.append(hit.to_numpy())  # the kernel may re-chunk its output: index the whole
+        return np.concatenate(out)
 
     try:
         if len(groups) == 1:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from desktop_app.logstream.casefold import has_ascii_folds
 from desktop_app.logstream.decode import EventBatch
 from desktop_app.logstream.vocab import Vocabs
 
@@ -42,12 +43,14 @@ _COLUMN_DTYPES: dict[str, Any] = {
 
 
 class _Chunk:
-    __slots__ = ("base", "data", "used")
+    __slots__ = ("base", "data", "folds", "used")
 
     def __init__(self, base: int, size: int) -> None:
         self.base = base
         self.data = np.empty(size, dtype=np.uint8)
         self.used = 0
+        #: holds a character RE2 folds to an ASCII letter (see ``casefold``)
+        self.folds = False
 
     @property
     def end(self) -> int:
@@ -94,6 +97,7 @@ class ByteStore:
                 continue
             a, b = int(starts[i]), int(ends[k - 1])
             chunk.data[chunk.used:chunk.used + (b - a)] = src[a:b]
+            chunk.folds = chunk.folds or has_ascii_folds(blob, a, b)
             addrs[i:k] = chunk.base + chunk.used + (starts[i:k] - a)
             chunk.used += b - a
             i = k
