@@ -23,6 +23,9 @@ parse -> ``logs``, windowed ``metrics`` with watermarks -> Delta), then the dete
 
     python bench/detection.py --seed 7 --sim-hours 1 --runs 3
     python bench/detection.py --pipeline --seed 7 --sim-hours 24 --scenarios 24 --rate 20 --runs 1
+
+A ``--pipeline`` run keeps its Delta tables and labels (it prints where); ``--replay DIR``
+scores them again with the current detector, without the hour of generating and processing.
 """
 
 from __future__ import annotations
@@ -95,15 +98,12 @@ class PipelineSource:
             "processor.watermark": "30 seconds", "processor.max_offsets_per_trigger": 500_000,
         })
         self.broker = EmbeddedBroker(self.base)
-        self.broker.start()
         self.spark = get_spark(self.base)
 
     def generate(self, seed: int, sim_hours: float, rate: float, n_scenarios: int):
         """(metrics, logs, labels, warmup_end) of one seeded span, read back from Delta."""
         import subprocess
 
-        from pipeline.detection import delta_io
-        from pipeline.detection.evaluation import read_labels
         from pipeline.kafka_config import ensure_topic
         from pipeline.orchestrator import child_env
         from pipeline.streaming_processor import StreamRunner
@@ -111,11 +111,15 @@ class PipelineSource:
         s = self.base.model_copy(deep=True)
         s.storage.data_dir = self.tmp / f"seed-{seed}"
         s.kafka.topic = f"bench-detect-{seed}"
+        if self.broker.running_pid() is None:
+            self.broker.start()
         ensure_topic(s)
         labels_path = self.tmp / f"labels-{seed}.jsonl"
         start_ms = int(time.time() * 1000) - int((sim_hours + 1) * 3600_000)
-        count = int(sim_hours * 3600 * rate)
-        argv = [sys.executable, "-m", "pipeline.log_generator", "--count", str(count),
+        # bounded by simulated time, not by a count: surges and scans add events, and a
+        # count ran out hours before the day (and its last scenarios) ended
+        argv = [sys.executable, "-m", "pipeline.log_generator",
+                "--duration", str(round(sim_hours * 3600)),
                 "--rate", str(rate), "--speedup", "1", "--start-time", str(start_ms),
                 "--seed", str(seed), "--scenarios", "random", "--scenario-count",
                 str(n_scenarios), "--labels", str(labels_path), "--no-throttle"]
@@ -128,16 +132,31 @@ class PipelineSource:
         if runner.run() != 0:
             raise RuntimeError(f"processor failed: {runner.error}")
         t2 = time.perf_counter()
+        print(f"seed {seed}: {sim_hours} simulated hours generated -> Kafka in {t1 - t0:.0f} s, "
+              f"processed into Delta in {t2 - t1:.0f} s; kept in {s.storage.data_dir} "
+              "(--replay)",
+              flush=True)
+        return self.replay(s.storage.data_dir, labels_path, sim_hours)
+
+    def replay(self, data_dir: Path, labels_path: Path, sim_hours: float):
+        """(metrics, logs, labels, warmup_end) read back from a pipeline run's Delta tables.
+
+        ``--replay`` scores a kept run again (a detector change needs no new run); the span
+        starts at its first metrics window.
+        """
+        from pipeline.detection import delta_io
+        from pipeline.detection.evaluation import read_labels
+
+        s = self.base.model_copy(deep=True)
+        s.storage.data_dir = Path(data_dir)
         metrics = delta_io.read_metrics(self.spark, s, "10s")
+        if metrics.empty:
+            raise RuntimeError(f"no 10s metrics under {data_dir}")
         lo = pd.Timestamp(metrics["window_start"].min())
         hi = pd.Timestamp(metrics["window_end"].max())
         logs = delta_io.read_logs(self.spark, s, lo, hi)
-        rows = len(logs)
-        print(f"seed {seed}: {count} events generated -> Kafka in {t1 - t0:.0f} s, processed "
-              f"into Delta in {t2 - t1:.0f} s; logs rows {rows}, metrics 10s rows "
-              f"{len(metrics)}", flush=True)
-        warmup_end = pd.Timestamp(start_ms, unit="ms") + pd.Timedelta(
-            hours=sim_hours * WARMUP_SHARE)
+        print(f"logs rows {len(logs)}, metrics 10s rows {len(metrics)}", flush=True)
+        warmup_end = lo + pd.Timedelta(hours=sim_hours * WARMUP_SHARE)
         return metrics, logs, read_labels(labels_path), warmup_end
 
     def close(self) -> None:
@@ -158,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", default=",".join(CONFIGS), help="which configurations")
     ap.add_argument("--pipeline", action="store_true",
                     help="real broker + generator process + Spark processor + Delta")
+    ap.add_argument("--replay", type=Path, metavar="DIR",
+                    help="score the Delta tables a --pipeline run kept in DIR again "
+                         "(its seed-N/ and labels-N.jsonl; same --seed/--runs/--sim-hours)")
     args = ap.parse_args(argv)
-    source = PipelineSource() if args.pipeline else None
+    source = PipelineSource() if args.pipeline or args.replay else None
     try:
         return _run(args, source)
     finally:
@@ -173,7 +195,11 @@ def _run(args: argparse.Namespace, source: PipelineSource | None) -> int:
     for run in range(args.runs):
         seed = args.seed + run
         t0 = time.perf_counter()
-        if source is not None:
+        if args.replay:
+            metrics, logs, labels, warmup_end = source.replay(
+                args.replay / f"seed-{seed}", args.replay / f"labels-{seed}.jsonl",
+                args.sim_hours)
+        elif source is not None:
             metrics, logs, labels, warmup_end = source.generate(
                 seed, args.sim_hours, args.rate, args.scenarios)
         else:
@@ -228,7 +254,8 @@ def _run(args: argparse.Namespace, source: PipelineSource | None) -> int:
         "metrics_source": ("Delta metrics from the real pipeline" if source is not None
                            else "pandas mirror (events_to_metrics)"),
         "seed": args.seed, "runs": args.runs, "sim_hours": args.sim_hours,
-        "rate_per_s": args.rate,
+        "rate_per_s": None if args.replay else args.rate,
+        "replayed_from": str(args.replay) if args.replay else None,
         **{f"{name}_only" if name != "combined" else name: {k: summary[name][k]
                                                              for k in HEADLINE}
            for name in configs if name != "combined"},

@@ -4,6 +4,7 @@ patterns, model persistence and evaluation, on the real seeded generator's event
 from __future__ import annotations
 
 import json
+import math
 import pickle
 
 import numpy as np
@@ -16,6 +17,7 @@ from pipeline.detection.evaluation import GroundTruth, evaluate, labels_from
 from pipeline.detection.features import SERVICE_ENTITY, events_to_metrics, metrics_to_features
 from pipeline.detection.iforest import ModelVersionError, load_model, save_model
 from pipeline.detection.patterns import PatternDetector
+from pipeline.detection.pooling import LatencyPool
 from pipeline.detection.simulate import SIM_START_MS, simulate_events
 from pipeline.schemas import ANOMALY_KINDS, METRICS_DDL
 from pipeline.sources.scenarios import INJECTABLE_KINDS, Scenario
@@ -292,3 +294,50 @@ def test_evaluation_counts_exactly():
     assert r["per_kind"]["traffic_surge"]["precision"] == 0.0
     assert r["false_positives"] == 2 and r["false_positives_per_hour"] == 4.0
     assert r["recall"] == 0.5 and r["precision"] == 0.4  # 2 of 5 incidents match
+
+
+# -- sparse entities -------------------------------------------------------------------
+def test_latency_pool_pools_sparse_windows_only():
+    pool = LatencyPool(min_requests=5, pool_requests=20, max_windows=8)
+    key = ("endpoint", "/logo.png")
+    assert pool.latency(key, 5.0, 10.0, 12.0, 3) == (5.0, 10.0, 12.0, 3)  # too few, even pooled
+    p50, p95, p99, n = pool.latency(key, 15.0, 30.0, 31.0, 4)  # with the one before: 7
+    assert (p50, p95, n) == (15.0, 30.0, 7) and math.isnan(p99)
+    assert pool.latency(key, 25.0, 50.0, 60.0, 40) == (25.0, 50.0, 60.0, 40)  # busy: as is
+    # sparse again: request-weighted medians of the last windows up to 20 requests, so the
+    # busy window outweighs this one's slow requests
+    p50, p95, p99, n = pool.latency(key, 40.0, 80.0, 90.0, 4)
+    assert (p50, p95, n) == (25.0, 50.0, 44) and math.isnan(p99)
+    for _ in range(9):  # idle for longer than the pool: forgotten
+        pool.end_window()
+    assert pool.latency(key, 40.0, 80.0, 90.0, 4) == (40.0, 80.0, 90.0, 4)
+
+
+def test_latency_spike_on_a_sparse_endpoint_is_found():
+    """An endpoint with ~4 requests per 10 s window (too few for a per-window p95) turns
+    8x slower: its pooled latency is flagged as a latency spike on that endpoint within a
+    minute, and nothing is flagged before."""
+    rng = np.random.default_rng(3)
+    spike_s, end_s = 1200, 1500
+    events = []
+    for t in np.sort(rng.uniform(0, end_s, int(end_s * 0.4))):
+        factor = 8.0 if t >= spike_s else 1.0
+        events.append(_ev(t, "web-1", "/static/logo.png", 200,
+                          float(rng.lognormal(np.log(20), 0.4)) * factor))
+    for t in np.sort(rng.uniform(0, end_s, end_s * 5)):
+        events.append(_ev(t, rng.choice(["web-1", "web-2"]), "/api/items", 200,
+                          float(rng.lognormal(np.log(40), 0.3))))
+    ev = pd.DataFrame(events).sort_values("ts", kind="stable").reset_index(drop=True)
+    metrics = events_to_metrics(ev)
+    det = Detector(DetectorConfig())
+    cut = T0 + pd.Timedelta(seconds=600)
+    det.process(metrics[metrics.window_start < cut])
+    det.train()
+    found = det.process(metrics[metrics.window_start >= cut])
+    spike_ws = T0 + pd.Timedelta(seconds=spike_s)
+    assert (found.window_start < spike_ws).sum() == 0, found[["window_start", "entity", "kind"]]
+    logo = found[(found.entity == "/static/logo.png") & (found.kind == "latency_spike")]
+    assert len(logo) > 0, found[["window_start", "entity", "kind"]]
+    # the pool (up to 8 windows, 40 requests) turns once the spike holds most of it
+    assert logo.window_start.min() <= spike_ws + pd.Timedelta(seconds=60)
+    assert set(found.entity) <= {"/static/logo.png", "web-1", SERVICE_ENTITY}

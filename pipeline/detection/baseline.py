@@ -47,13 +47,18 @@ def transform(raw: np.ndarray, requests: float, min_requests: int,
     if requests < min_requests:
         out[_RATE_IDX] = np.nan
     lat_n = requests if latency_requests is None else latency_requests
-    if lat_n < max(3, min_requests // 4):
+    if lat_n < min_latency_requests(min_requests):
         out[_LAT_IDX] = np.nan
     else:
         out[_LAT_IDX] = np.log(np.maximum(out[_LAT_IDX], 1e-3))
         if lat_n < P99_MIN_REQUESTS:  # a p99 of fewer values is just their maximum
             out[_P99] = np.nan
     return out
+
+
+def min_latency_requests(min_requests: int) -> int:
+    """Requests a window's latency percentiles need to be scored (``transform``)."""
+    return max(3, min_requests // 4)
 
 
 def inverse(feature: str, value: float) -> float:

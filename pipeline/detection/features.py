@@ -27,15 +27,16 @@ ENTITY_TYPES = ("service", "source", "endpoint")
 
 #: Features the detectors score, in this order (also the IsolationForest's columns).
 FEATURES: tuple[str, ...] = (
-    "requests", "error_rate", "latency_p95", "latency_p99", "share_4xx", "share_404",
+    "requests", "error_rate", "latency_p50", "latency_p95", "latency_p99", "share_4xx",
+    "share_404",
 )
 #: Features that are a fraction of requests (binomial noise floor, need ``min_requests``).
 RATE_FEATURES = frozenset({"error_rate", "share_4xx", "share_404"})
-LATENCY_FEATURES = frozenset({"latency_p95", "latency_p99"})
+LATENCY_FEATURES = frozenset({"latency_p50", "latency_p95", "latency_p99"})
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "window_start", "window_end", "entity_type", "entity",
-    "requests", "errors", "error_rate", "latency_p95", "latency_p99",
+    "requests", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99",
     "share_3xx", "share_4xx", "share_5xx", "share_404", "status_404", "bytes",
     "latency_requests",
 )
@@ -162,8 +163,8 @@ def metrics_to_features(metrics: pd.DataFrame) -> pd.DataFrame:
         "bytes": m["bytes"].fillna(0).astype("int64").to_numpy(),
     })
     not_error = (m["level"].astype(str) != "ERROR").to_numpy()
-    base["latency_p95"] = np.where(not_error, m["latency_p95"].astype(float).to_numpy(), np.nan)
-    base["latency_p99"] = np.where(not_error, m["latency_p99"].astype(float).to_numpy(), np.nan)
+    for col in ("latency_p50", "latency_p95", "latency_p99"):
+        base[col] = np.where(not_error, m[col].astype(float).to_numpy(), np.nan)
     base["latency_requests"] = np.where(
         not_error & ~np.isnan(base["latency_p95"].to_numpy()), base["requests"], 0)
     base["service"] = SERVICE_ENTITY
@@ -175,7 +176,7 @@ def metrics_to_features(metrics: pd.DataFrame) -> pd.DataFrame:
         keys = ["window_start", key]
         agg = base.groupby(keys, sort=True)[sums + ["window_end"]].agg(
             {**{c: "sum" for c in sums}, "window_end": "max"})
-        for col in ("latency_p95", "latency_p99"):
+        for col in ("latency_p50", "latency_p95", "latency_p99"):
             agg[col] = weighted_median(base, keys, col, "requests")
         agg = agg.reset_index().rename(columns={key: "entity"})
         agg["entity_type"] = entity_type
