@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 
 from pipeline.detection.baseline import nanmedian_axis1
+from pipeline.detection.classify import classify, deviating
 from pipeline.detection.engine import Detector, DetectorConfig, anomaly_id
 from pipeline.detection.evaluation import GroundTruth, evaluate, labels_from
-from pipeline.detection.features import SERVICE_ENTITY, events_to_metrics, metrics_to_features
+from pipeline.detection.features import (
+    FEATURES,
+    SERVICE_ENTITY,
+    events_to_metrics,
+    metrics_to_features,
+)
 from pipeline.detection.iforest import ModelVersionError, load_model, save_model
 from pipeline.detection.patterns import PatternDetector
 from pipeline.detection.pooling import LatencyPool
@@ -341,3 +347,64 @@ def test_latency_spike_on_a_sparse_endpoint_is_found():
     # the pool (up to 8 windows, 40 requests) turns once the spike holds most of it
     assert logo.window_start.min() <= spike_ws + pd.Timedelta(seconds=60)
     assert set(found.entity) <= {"/static/logo.png", "web-1", SERVICE_ENTITY}
+
+
+def test_404_share_is_a_scan_on_a_source_but_competes_on_an_endpoint():
+    devs = {"requests": 10.4, "share_404": 6.8}
+    assert classify(devs, "source") == "scan_404"
+    assert classify(devs, "service") == "scan_404"
+    assert classify(devs, "endpoint") == "traffic_surge"
+    assert classify({"share_404": 9.0, "requests": 7.0}, "endpoint") == "scan_404"
+
+
+def _z(**values: float) -> np.ndarray:
+    z = np.full(len(FEATURES), np.nan)
+    for name, v in values.items():
+        z[FEATURES.index(name)] = v
+    return z
+
+
+@pytest.mark.parametrize(("n", "p50", "z50", "flagged"), [
+    (24, 30.0, 1.0, False),    # few requests, median unchanged: one slow request
+    (24, 65.0, 2.0, False),    # median up, but within its noise
+    (24, 65.0, 4.0, True),     # the bulk got slower
+    (400, 30.0, 1.0, True),    # enough requests: the tail stands on its own
+])
+def test_tail_latency_of_few_requests_needs_the_median_to_rise(n, p50, z50, flagged):
+    observed = {"latency_p95": 300.0, "latency_p50": p50, "latency_requests": n}
+    expected = {"latency_p95": 80.0, "latency_p50": 30.0}
+    devs = deviating(_z(latency_p95=7.0, latency_p50=z50), observed, expected, threshold=6.0)
+    assert ("latency_p95" in devs) is flagged
+
+
+class _AlwaysAnomalous:
+    """Stands in for a trained forest that scores every window as anomalous."""
+
+    threshold = 0.5
+    extra: dict = {}
+
+    def score(self, zs: np.ndarray) -> np.ndarray:
+        return np.ones(len(zs))
+
+
+def test_forest_continues_an_incident_but_opens_none():
+    """A 5 % error rate (z ~4: under the threshold, over the forest's corroboration level)
+    is reported right after the same source's burst, as the forest's verdict, and not on a
+    source that was quiet."""
+    events = []
+    for k in range(9000):  # 900 s, 10 requests/s per source
+        t = k * 0.1
+        st1 = 500 if ((700 <= t < 730 and k % 2 == 0) or (730 <= t < 740 and k % 20 == 0)) \
+            else 200
+        st2 = 500 if 800 <= t < 810 and k % 20 == 0 else 200
+        events.append(_ev(t, "web-1", "/a", st1, 30.0 + (k % 7)))
+        events.append(_ev(t + 0.05, "web-2", "/b", st2, 30.0 + (k % 5)))
+    metrics = events_to_metrics(pd.DataFrame(events))
+    det = Detector(DetectorConfig(), model=_AlwaysAnomalous())
+    found = det.process(metrics)
+    found = found[found.entity_type == "source"]
+    web1 = found[found.entity == "web-1"].set_index("window_start")
+    assert set(web1.loc[T0 + pd.Timedelta(seconds=700):T0 + pd.Timedelta(seconds=720),
+                        "detector"]) <= {"baseline", "combined"}
+    assert web1.loc[T0 + pd.Timedelta(seconds=730), "detector"] == "iforest"
+    assert "web-2" not in set(found.entity), found[["window_start", "entity", "detector"]]
