@@ -314,6 +314,9 @@ def test_latency_pool_pools_sparse_windows_only():
     # busy window outweighs this one's slow requests
     p50, p95, p99, n = pool.latency(key, 40.0, 80.0, 90.0, 4)
     assert (p50, p95, n) == (25.0, 50.0, 44) and math.isnan(p99)
+    # a window without requests has no latency, pooled or not
+    nan = math.nan
+    assert all(math.isnan(v) for v in pool.latency(key, nan, nan, nan, 0)[:3])
     for _ in range(9):  # idle for longer than the pool: forgotten
         pool.end_window()
     assert pool.latency(key, 40.0, 80.0, 90.0, 4) == (40.0, 80.0, 90.0, 4)

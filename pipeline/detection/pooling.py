@@ -41,7 +41,7 @@ class LatencyPool:
         usable = requests > 0 and not (math.isnan(p50) or math.isnan(p95))
         recent.append((p50, p95, requests) if usable else (math.nan, math.nan, 0.0))
         self._idle[key] = 0
-        if requests >= self.pool_requests:
+        if not usable or requests >= self.pool_requests:  # no requests, no latency to pool
             return p50, p95, p99, requests
         pooled = []
         total = 0.0
