@@ -23,9 +23,14 @@ _CASELESS_ESCAPES = set("dDwWsSbBAznrtfva")
 
 
 def has_ascii_folds(data: bytes, start: int = 0, end: int | None = None) -> bool:
-    """Whether ``data[start:end]`` holds a character RE2 folds to an ASCII letter."""
+    """Whether ``data[start:end]`` holds a character RE2 folds to an ASCII letter.
+
+    Runs on every append (GUI thread): a one-byte ``find`` of each lead byte is a ``memchr``
+    (~20x faster than the two- and three-byte searches), and those run only if one is found.
+    """
     end = len(data) if end is None else end
-    return any(data.find(needle, start, end) >= 0 for needle in FOLDS_TO_ASCII)
+    return any(data.find(needle[:1], start, end) >= 0 and data.find(needle, start, end) >= 0
+               for needle in FOLDS_TO_ASCII)
 
 
 def _class_end(pattern: str, i: int) -> int | None:
