@@ -22,7 +22,9 @@ Baseline, same run, same broker: a plain confluent-kafka consumer reading the sa
 produced at the fixed rate. Ratios are processor / baseline.
 
 Usage: ``python bench/end_to_end.py [--rates 1000,2000,3000,4000] [--seconds 120]
-[--fixed-rate 10000] [--runs 3]``; ``--seconds 300`` gives the issue's 5-minute criterion.
+[--fixed-rate 10000] [--runs 3]``; ``--seconds 300`` gives the issue's 5-minute criterion;
+``--runs 0`` runs the sweep only. Each step also prints the cores each process kept busy and
+the Spark JVM's CPU per event logged, split by thread group (``bench/cpu_split.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
+from bench.cpu_split import diff, jvm_thread_cpu_s, process_cpu_s  # noqa: E402
 from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import consumer_config, ensure_topic  # noqa: E402
 from pipeline.orchestrator import child_env  # noqa: E402
@@ -165,11 +168,14 @@ def lag_is_bounded(lags: list[int], rate: float, bound_s: float) -> bool:
     return max(lags[len(lags) // 2:]) <= bound_s * rate and q[3] <= 1.25 * q[1] + rate
 
 
-def run_stream(spark, settings, rate: float, seconds: float, seed: int) -> dict[str, object]:
+def run_stream(spark, settings, rate: float, seconds: float, seed: int,
+               broker_pid: int | None = None) -> dict[str, object]:
     """Both queries running while the generator produces; lag sampled every second.
 
     Lag = the topic's high watermarks now minus the end offsets of the last completed
     ingest batch (the query progress's own lag is as old as that batch's planning).
+    CPU seconds over the step (the generator's run, warm-up included) are kept per process
+    and per Spark thread group, to tell where the cost of an event goes.
     """
     from pipeline.streaming_processor import StreamRunner
 
@@ -184,12 +190,19 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int) -> dict[
     deadline = time.monotonic() + 120
     while not runner.stats.progress.get("ingest") and time.monotonic() < deadline:
         time.sleep(0.5)  # first (empty) batch: queries are up
+    jvm = int(spark._jvm.java.lang.ProcessHandle.current().pid())
+    spark0, broker0 = jvm_thread_cpu_s(jvm), process_cpu_s(broker_pid) if broker_pid else 0.0
+    rows0 = runner.stats.rows_logged
     gen = start_generator(settings, rate, seconds, seed)
-    t0, lags = time.monotonic(), []
+    t0, lags, gen_cpu = time.monotonic(), [], 0.0
     while gen.poll() is None:
         time.sleep(1.0)
+        gen_cpu = max(gen_cpu, process_cpu_s(gen.pid))
         lags.append(lag())
     elapsed = time.monotonic() - t0
+    cpu = {"spark": diff(jvm_thread_cpu_s(jvm), spark0), "generator": gen_cpu,
+           "broker": process_cpu_s(broker_pid) - broker0 if broker_pid else None,
+           "rows": runner.stats.rows_logged - rows0, "seconds": elapsed}
     sent = topic_end(settings)
     t1, drain_deadline = time.monotonic(), time.monotonic() + 300
     while time.monotonic() < drain_deadline and lag() > 0:  # the backlog lands
@@ -206,7 +219,18 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int) -> dict[
     t.join(120)
     return {"sent": sent, "achieved_rate": sent / max(elapsed, 1e-9), "lags": lags,
             "processed_rate": sent / max(elapsed + drain_s, 1e-9), "drain_s": drain_s,
-            "generator_rc": gen.returncode, "error": runner.error}
+            "generator_rc": gen.returncode, "error": runner.error, "cpu": cpu}
+
+
+def cpu_line(cpu: dict[str, object]) -> str:
+    """Cores busy per process over a step, and the Spark JVM's CPU per event logged."""
+    secs, spark = float(cpu["seconds"]), cpu["spark"]
+    rows = max(1, int(cpu["rows"]))
+    groups = ", ".join(f"{k} {v / rows * 1e6:.0f}" for k, v in spark.items() if k != "total")
+    broker = f"{cpu['broker'] / secs:.2f}" if cpu["broker"] is not None else "?"
+    return (f"cores busy: spark {spark['total'] / secs:.2f}, broker {broker}, generator "
+            f"{cpu['generator'] / secs:.2f}; spark CPU per event logged "
+            f"{spark['total'] / rows * 1e6:.0f} us ({groups})")
 
 
 def main() -> int:
@@ -231,7 +255,7 @@ def main() -> int:
         "processor.watermark": "10 seconds", "processor.status_interval_s": 1.0,
     })
     broker = EmbeddedBroker(base)
-    broker.start()
+    broker_pid = broker.start()
     spark = get_spark(base)
     results: dict[str, object] = {"rates": {}}
 
@@ -245,7 +269,7 @@ def main() -> int:
         sustained = None
         for rate in ([] if args.skip_sweep else rates):
             s = step_settings(f"rate-{int(rate)}")
-            r = run_stream(spark, s, rate, args.seconds, seed=int(rate))
+            r = run_stream(spark, s, rate, args.seconds, seed=int(rate), broker_pid=broker_pid)
             lags = r["lags"]
             ok = r["generator_rc"] == 0 and not r["error"] and lag_is_bounded(
                 lags, r["achieved_rate"], args.lag_bound_s)
@@ -258,7 +282,8 @@ def main() -> int:
                   f"(processor {r['processed_rate']:,.0f}/s): "
                   f"{'sustained' if ok else 'NOT sustained'}; "
                   f"baseline consumer {base_rate:,.0f}/s", flush=True)
-            results["rates"][int(rate)] = {"achieved": round(r["achieved_rate"]),
+            print(f"    {cpu_line(r['cpu'])}", flush=True)
+            results["rates"][int(rate)] = {"cpu": r["cpu"], "achieved": round(r["achieved_rate"]),
                                            "sustained": ok, "lag_max": max(lags or [0]),
                                            "processed": round(r["processed_rate"]),
                                            "rows": rows, "sent": r["sent"],
@@ -268,9 +293,10 @@ def main() -> int:
         results["sustained_events_per_s"] = round(sustained) if sustained else None
 
         logs50, logs99, met50, met99, base50, base99 = [], [], [], [], [], []
-        for run in range(args.runs):
+        for run in range(args.runs):  # --runs 0: the sweep only
             s = step_settings(f"fresh-{run}")
-            r = run_stream(spark, s, args.fixed_rate, args.fresh_seconds, seed=100 + run)
+            r = run_stream(spark, s, args.fixed_rate, args.fresh_seconds, seed=100 + run,
+                           broker_pid=broker_pid)
             lat_logs, lat_metrics = freshness_ms(spark, s)
             sb = step_settings(f"baseline-{run}")
             ensure_topic(sb)
@@ -286,6 +312,10 @@ def main() -> int:
                   f"p99 {logs99[-1]:.0f} ms; metrics (10 s windows, {len(lat_metrics)} rows) "
                   f"p50 {met50[-1]:.0f} ms p99 {met99[-1]:.0f} ms; plain consumer p50 "
                   f"{base50[-1]:.0f} ms p99 {base99[-1]:.0f} ms", flush=True)
+            print(f"    {cpu_line(r['cpu'])}", flush=True)
+        if not args.runs:
+            print(json.dumps(results))
+            return 0
         med = statistics.median
         results.update(
             fixed_rate=args.fixed_rate,
