@@ -169,7 +169,7 @@ def lag_is_bounded(lags: list[int], rate: float, bound_s: float) -> bool:
 
 
 def run_stream(spark, settings, rate: float, seconds: float, seed: int,
-               broker_pid: int | None = None) -> dict[str, object]:
+               broker_pid: int) -> dict[str, object]:
     """Both queries running while the generator produces; lag sampled every second.
 
     Lag = the topic's high watermarks now minus the end offsets of the last completed
@@ -191,7 +191,7 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int,
     while not runner.stats.progress.get("ingest") and time.monotonic() < deadline:
         time.sleep(0.5)  # first (empty) batch: queries are up
     jvm = int(spark._jvm.java.lang.ProcessHandle.current().pid())
-    spark0, broker0 = jvm_thread_cpu_s(jvm), process_cpu_s(broker_pid) if broker_pid else 0.0
+    spark0, broker0 = jvm_thread_cpu_s(jvm), process_cpu_s(broker_pid)
     rows0 = runner.stats.rows_logged
     gen = start_generator(settings, rate, seconds, seed)
     t0, lags, gen_cpu = time.monotonic(), [], 0.0
@@ -201,7 +201,7 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int,
         lags.append(lag())
     elapsed = time.monotonic() - t0
     cpu = {"spark": diff(jvm_thread_cpu_s(jvm), spark0), "generator": gen_cpu,
-           "broker": process_cpu_s(broker_pid) - broker0 if broker_pid else None,
+           "broker": process_cpu_s(broker_pid) - broker0,
            "rows": runner.stats.rows_logged - rows0, "seconds": elapsed}
     sent = topic_end(settings)
     t1, drain_deadline = time.monotonic(), time.monotonic() + 300
@@ -227,8 +227,8 @@ def cpu_line(cpu: dict[str, object]) -> str:
     secs, spark = float(cpu["seconds"]), cpu["spark"]
     rows = max(1, int(cpu["rows"]))
     groups = ", ".join(f"{k} {v / rows * 1e6:.0f}" for k, v in spark.items() if k != "total")
-    broker = f"{cpu['broker'] / secs:.2f}" if cpu["broker"] is not None else "?"
-    return (f"cores busy: spark {spark['total'] / secs:.2f}, broker {broker}, generator "
+    return (f"cores busy: spark {spark['total'] / secs:.2f}, broker {cpu['broker'] / secs:.2f}, "
+            f"generator "
             f"{cpu['generator'] / secs:.2f}; spark CPU per event logged "
             f"{spark['total'] / rows * 1e6:.0f} us ({groups})")
 
