@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ports import free_port  # noqa: E402
-from pipeline.cli import parse_overrides  # noqa: E402
+from pipeline.commands.main import parse_overrides  # noqa: E402
 from pipeline.jvm import kafka_classpath, require_java  # noqa: E402
 from pipeline.kafka_config import ensure_topic  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402

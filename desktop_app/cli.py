@@ -1,5 +1,5 @@
 """The ``lakewatch`` entry point: a subcommand or ``--start-pipeline`` runs headless through
-``pipeline.cli``; no subcommand opens the desktop window.
+``pipeline.commands``; no subcommand opens the desktop window.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pipeline import cli as pipeline_cli
+from pipeline.commands import main as pipeline_cli
 from pipeline.settings import ConfigError
 
 

@@ -251,6 +251,6 @@ def _produce_paced(producer: LogProducer, batch: EventBatch, gen: EventGenerator
 
 
 if __name__ == "__main__":
-    from pipeline.cli import run_module
+    from pipeline.commands.main import run_module
 
     raise SystemExit(run_module(sys.modules[__name__]))

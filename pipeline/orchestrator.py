@@ -645,6 +645,6 @@ def _supervise_main(settings: Settings, names: list[str], detach: bool) -> int:
 
 
 if __name__ == "__main__":
-    from pipeline.cli import run_module
+    from pipeline.commands.main import run_module
 
     raise SystemExit(run_module(sys.modules[__name__]))

@@ -187,6 +187,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    from pipeline.cli import run_module
+    from pipeline.commands.main import run_module
 
     raise SystemExit(run_module(sys.modules[__name__]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.commands.main import main
 from pipeline.settings import ConfigError, load_settings
 
 

@@ -303,14 +303,14 @@ def test_cli_runs_queries_and_refuses_writes(sql_settings, engine):
     cli_settings.spark.extra_conf = {"spark.databricks.delta.snapshotPartitions": "2"}
     env = {**__import__("os").environ, **cli_settings.to_env()}
     ok = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "sql",
+        [sys.executable, "-m", "pipeline", "sql",
          "SELECT level, count(*) AS n FROM logs GROUP BY level ORDER BY level", "--format", "csv"],
         capture_output=True, text=True, env=env, timeout=540,
     )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert ok.stdout == "level,n\nERROR,2\nINFO,2\nWARN,1\n"
     bad = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "sql", "DROP TABLE logs"],
+        [sys.executable, "-m", "pipeline", "sql", "DROP TABLE logs"],
         capture_output=True, text=True, env=env, timeout=540,
     )
     assert bad.returncode == 2

@@ -76,9 +76,3 @@ def _run_statements(args, engine, history, script, statements, out) -> int:
         if result.truncated:
             print(f"lakewatch sql: result cut at {len(rows)} rows (row cap)", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    from pipeline.cli import run_module
-
-    raise SystemExit(run_module(sys.modules[__name__]))

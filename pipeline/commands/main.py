@@ -18,17 +18,17 @@ from typing import Any
 from pipeline import __version__
 from pipeline.settings import ConfigError, Settings, load_settings
 
-#: subcommand -> (module, help)
+#: subcommand -> (module in pipeline.commands, help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "setup": ("pipeline.jvm.setup_cli", "download JVM artifacts (Kafka, Spark connector, Delta)"),
-    "broker": ("pipeline.broker_cli", "start, stop or inspect the embedded Kafka broker"),
-    "generate": ("pipeline.log_generator", "produce realistic web-log events to Kafka"),
-    "ship": ("pipeline.shipper", "tail an access log and ship every line to Kafka"),
-    "process": ("pipeline.streaming_processor", "run the Spark streaming / batch jobs"),
-    "detect": ("pipeline.anomaly_detector", "train, run or evaluate the anomaly detector"),
-    "pipeline": ("pipeline.orchestrator", "start, stop, inspect the pipeline's components"),
-    "sql": ("pipeline.sql.cli", "run a read-only Spark SQL query on the Delta tables"),
-    "self-test": ("pipeline.self_test", "end-to-end check: broker, Spark, one event into Delta"),
+    "setup": ("setup", "download JVM artifacts (Kafka, Spark connector, Delta)"),
+    "broker": ("broker", "start, stop or inspect the embedded Kafka broker"),
+    "generate": ("generate", "produce realistic web-log events to Kafka"),
+    "ship": ("ship", "tail an access log and ship every line to Kafka"),
+    "process": ("process", "run the Spark streaming / batch jobs"),
+    "detect": ("detect", "train, run or evaluate the anomaly detector"),
+    "pipeline": ("pipeline", "start, stop, inspect the pipeline's components"),
+    "sql": ("sql", "run a read-only Spark SQL query on the Delta tables"),
+    "self-test": ("self_test", "end-to-end check: broker, Spark, one event into Delta"),
 }
 
 
@@ -41,7 +41,8 @@ def build_parser(
     parser = argparse.ArgumentParser(prog=prog, description="Lakewatch: real-time web-log pipeline")
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (leaf, help_text) in COMMANDS.items():
+        module = f"{__package__}.{leaf}"
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.set_defaults(_module=module)
         if name != chosen:
