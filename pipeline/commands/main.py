@@ -122,12 +122,15 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 130
 
 
-def run_module(module: ModuleType, argv: Sequence[str] | None = None) -> int:
+def run_module(
+    module: ModuleType, argv: Sequence[str] | None = None, prog: str | None = None
+) -> int:
     """``python -m pipeline.<module>``: one subcommand module as a program of its own,
     with the same global options (``--config``, ``--set``, ``-v``) and error handling."""
     name = module.__spec__.name if module.__spec__ else module.__name__
     parser = argparse.ArgumentParser(
-        prog=f"python -m {name}", description=(module.__doc__ or "").strip().splitlines()[0]
+        prog=prog or f"python -m {name}",
+        description=(module.__doc__ or "").strip().splitlines()[0],
     )
     add_global_options(parser, headless_flag=False)
     module.configure_parser(parser)
