@@ -104,9 +104,9 @@ class PipelineSource:
         """(metrics, logs, labels, warmup_end) of one seeded span, read back from Delta."""
         import subprocess
 
+        from pipeline.components import child_env
         from pipeline.kafka_config import ensure_topic
-        from pipeline.orchestrator import child_env
-        from pipeline.streaming_processor import StreamRunner
+        from pipeline.runners.stream_job import StreamRunner
 
         s = self.base.model_copy(deep=True)
         s.storage.data_dir = self.tmp / f"seed-{seed}"

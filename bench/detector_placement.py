@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ports import free_port  # noqa: E402
 from pipeline.kafka_config import ensure_topic  # noqa: E402
-from pipeline.orchestrator import build_specs  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
+from pipeline.signals import on_signals  # noqa: E402
 from pipeline.status import read_status  # noqa: E402
-from pipeline.supervisor import Supervisor  # noqa: E402
+from pipeline.supervisor.children import Supervisor  # noqa: E402
+from pipeline.supervisor.daemon import build_specs  # noqa: E402
 
 MEASURED = ("processor", "detector")
 PLACEMENTS = ("in_processor", "separate")
@@ -93,8 +94,9 @@ def one_run(placement: str, base, data_dir: Path, args: argparse.Namespace) -> d
         # the components' own heartbeats say their Spark queries run (JVMs are up)
         measured = [n for n in MEASURED if n in sup.names]
         deadline = time.monotonic() + 600
-        while not all((read_status(settings, n) or {}).get("state") == "running"
-                      and (read_status(settings, n) or {}).get("pid") == sup.snapshot()[n]["pid"]
+        while not all(getattr(read_status(settings, n), "state", None) == "running"
+                      and getattr(read_status(settings, n), "pid", None)
+                      == sup.snapshot()[n]["pid"]
                       for n in measured):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{placement}: no running heartbeat from {measured}")
@@ -126,13 +128,13 @@ def one_run(placement: str, base, data_dir: Path, args: argparse.Namespace) -> d
         thread.join(300)
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(signum: int) -> None:
     """SIGTERM (a timeout) unwinds like Ctrl+C, so the supervisors stop every component."""
     raise KeyboardInterrupt
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    on_signals(_interrupt, (signal.SIGTERM,))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--warmup", type=float, default=60.0)

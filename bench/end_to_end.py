@@ -45,11 +45,11 @@ from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
 from bench.cpu_split import diff, jvm_thread_cpu_s, process_cpu_s  # noqa: E402
 from bench.ports import free_port  # noqa: E402
+from pipeline.components import child_env  # noqa: E402
 from pipeline.kafka_config import consumer_config, ensure_topic  # noqa: E402
-from pipeline.orchestrator import child_env  # noqa: E402
+from pipeline.runners.progress import processed_offsets  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
-from pipeline.sources.events import daily_curve  # noqa: E402
-from pipeline.streaming_processor import processed_offsets  # noqa: E402
+from pipeline.sources.sampling import daily_curve  # noqa: E402
 
 
 def start_generator(settings, rate: float, seconds: float, seed: int) -> subprocess.Popen:
@@ -177,7 +177,7 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int,
     CPU seconds over the step (the generator's run, warm-up included) are kept per process
     and per Spark thread group, to tell where the cost of an event goes.
     """
-    from pipeline.streaming_processor import StreamRunner
+    from pipeline.runners.stream_job import StreamRunner
 
     def lag() -> int:
         done = processed_offsets(runner.stats.progress.get("ingest") or {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 
@@ -15,6 +14,7 @@ from desktop_app.frozen import java_missing_dialog
 from desktop_app.gui_gc import collect_on_gui_thread
 from pipeline.jvm import JavaError, require_java
 from pipeline.settings import Settings
+from pipeline.signals import on_signals
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
@@ -52,12 +52,11 @@ def _quit_on_signals(app: QApplication, window) -> QTimer:
     """SIGINT/SIGTERM close the window (which stops the pipeline) instead of killing Python
     mid-flight; the timer lets the interpreter run its signal handlers during exec()."""
 
-    def handler(_signum: int, _frame: object) -> None:
+    def handler(_signum: int) -> None:
         window.close()
         app.quit()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    on_signals(handler)
     timer = QTimer()
     timer.timeout.connect(lambda: None)
     timer.start(250)

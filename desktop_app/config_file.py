@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import atomic_write
+
 SECRET_KEYS = {"sasl_password", "ssl_key_password"}
 
 
@@ -77,7 +79,4 @@ def update_config_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -> 
             data.pop(section)
     text = dumps(data)
     tomllib.loads(text)  # never write a file we could not read back
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)

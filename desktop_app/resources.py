@@ -1,20 +1,37 @@
-"""Find bundled resources (icons, styles) whether running from source or a frozen build.
+"""Find bundled resources (icons, styles) in a PyInstaller bundle, an installed package or a
+checkout.
 
-PyInstaller unpacks data files under ``sys._MEIPASS``; the spec must add ``resources/`` as
-``resources`` there. From source the folder sits next to the ``desktop_app`` package.
+The repository keeps them in the top-level ``resources/`` folder, which ``pyproject.toml``
+installs as the package ``lakewatch_resources`` (wheel, ``pip install .``, pipx; an editable
+install maps the package onto the folder itself), so :func:`resource_root` asks
+``importlib.resources`` for it. PyInstaller unpacks data files under ``sys._MEIPASS``; the
+spec adds ``resources/`` there as ``resources``. A checkout put on ``sys.path`` without
+installing (no ``lakewatch_resources``) reads the folder next to the ``desktop_app`` package.
 """
 
 from __future__ import annotations
 
 import sys
+from importlib import resources
 from pathlib import Path
+
+#: The import name of the top-level ``resources/`` folder (``[tool.setuptools] package-dir``).
+RESOURCE_PACKAGE = "lakewatch_resources"
+#: Every file the app reads from it, relative to its root.
+RESOURCE_FILES = ("lakewatch.svg", "lakewatch.png", "styles/dark.qss", "styles/light.qss")
 
 
 def resource_root() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    try:
+        root = resources.files(RESOURCE_PACKAGE)
+    except ModuleNotFoundError:  # a checkout on sys.path, not installed
+        return Path(__file__).resolve().parent.parent / "resources"
+    if not isinstance(root, Path):  # e.g. a zip import: Qt needs real files
+        raise FileNotFoundError(f"{RESOURCE_PACKAGE} is not on the file system ({root})")
+    return root
 
 
 def resource_path(*parts: str) -> Path:

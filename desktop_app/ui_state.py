@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import atomic_write
 from pipeline.settings import Settings
 
 FILE_NAME = "ui_state.json"
@@ -51,7 +51,4 @@ class UiState:
 
     def save(self) -> None:
         """Write atomically so a crash mid-write never leaves a broken file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self._data, indent=1, sort_keys=True))

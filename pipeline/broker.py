@@ -263,15 +263,3 @@ class EmbeddedBroker:
     def log_file(self) -> Path:
         return self.logs_dir / "server.log"
 
-
-def signal_stop_requested() -> dict[str, bool]:
-    """A flag set by SIGTERM/SIGINT, for foreground runners."""
-    flag = {"stop": False}
-
-    def _handler(signum: int, frame: object) -> None:
-        flag["stop"] = True
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
-    return flag
-

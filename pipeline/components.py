@@ -1,13 +1,15 @@
 """The pipeline's components and the one place that builds their command lines.
 
 Every child process of ``lakewatch pipeline`` (and of the desktop app, which starts the same
-components) gets its argv from :func:`component_argv`. The argv carries only the subcommand:
+components) gets its argv from :func:`component_argv` and its environment from
+:func:`child_env`. The argv carries only the subcommand:
 configuration, secrets included, reaches the child through ``Settings.to_env()``, because a
 command line is visible to every user of the machine (``ps``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -74,6 +76,18 @@ def component_argv(component: str, settings: Settings, *, frozen: bool | None = 
 def supervisor_argv(*, frozen: bool | None = None) -> list[str]:
     """The argv of the detached supervisor that ``lakewatch pipeline start`` leaves running."""
     return lakewatch_argv("pipeline", "supervise", frozen=frozen)
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """This process's environment minus any LAKEWATCH_* of its own, plus ``settings``' config.
+
+    Dropping inherited LAKEWATCH_* variables matters: a value overridden on our command line
+    back to its default would otherwise reach the child from the old variable.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEWATCH_")}
+    env.update(settings.to_env())
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def default_components(settings: Settings) -> list[str]:

@@ -11,7 +11,7 @@ at another location (another data dir in the same process) is re-pointed.
 Maintenance: on a local filesystem two JVMs committing to one Delta table can lose a commit,
 so the streaming writer holds :class:`WriterLock` for its whole life and runs maintenance
 itself (``--optimize-every``, or on request from ``lakewatch process --mode optimize``, see
-:mod:`pipeline.streaming_processor`). A standalone optimize takes the same lock, so it runs
+:mod:`pipeline.runners.stream_job`). A standalone optimize takes the same lock, so it runs
 only while no writer does.
 """
 

@@ -4,6 +4,8 @@ and the generator's event fields, as Spark DDL strings (no pyspark import needed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 #: Fields of one web-log event as JSON on the Kafka topic (the generator writes these;
 #: ``ts`` is event time in epoch milliseconds).
 EVENT_FIELDS: tuple[str, ...] = (
@@ -16,6 +18,39 @@ LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR")
 HEADER_EVENT_ID = "event_id"    # stable id for raw lines (shipper: file identity + byte offset)
 HEADER_FORMAT = "format"        # json | combined | common
 HEADER_SOURCE = "source"        # service/host name for raw lines
+
+
+
+@dataclass(frozen=True)
+class WindowSize:
+    """One tumbling-window size of the ``metrics`` table."""
+
+    label: str        # the ``metrics.window_size`` value
+    seconds: float
+    spark: str        # Spark window duration
+    pandas_freq: str  # pandas frequency (the detector's own windowing)
+
+    @property
+    def aliases(self) -> frozenset[str]:
+        """Spellings a setting may use for this size ('10s', '10 seconds', '60s', ...)."""
+        return frozenset({self.label, self.spark, self.pandas_freq, f"{self.seconds:g}s"})
+
+
+#: The window sizes the processor writes to ``metrics``, by label (the one definition).
+WINDOW_SIZES: dict[str, WindowSize] = {
+    "10s": WindowSize("10s", 10.0, "10 seconds", "10s"),
+    "1m": WindowSize("1m", 60.0, "1 minute", "1min"),
+}
+
+
+def window_size(text: str) -> WindowSize:
+    """The window size a setting names (any of its aliases); ValueError otherwise."""
+    for size in WINDOW_SIZES.values():
+        if text.strip() in size.aliases:
+            return size
+    raise ValueError(f"unsupported window {text!r}: use "
+                     + " or ".join(repr(s.spark) for s in WINDOW_SIZES.values()))
+
 
 TABLE_LOGS = "logs"
 TABLE_QUARANTINE = "logs_quarantine"
@@ -37,7 +72,7 @@ QUARANTINE_DDL = ", ".join([
 ])  # partitioned by date
 
 METRICS_DDL = ", ".join([
-    "window_start TIMESTAMP", "window_end TIMESTAMP", "window_size STRING",  # '10s' | '1m'
+    "window_start TIMESTAMP", "window_end TIMESTAMP", "window_size STRING",  # WINDOW_SIZES
     "source STRING", "endpoint STRING", "level STRING",
     "requests BIGINT", "errors BIGINT", "error_rate DOUBLE",
     "latency_p50 DOUBLE", "latency_p95 DOUBLE", "latency_p99 DOUBLE", "bytes BIGINT",

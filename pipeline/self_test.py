@@ -1,11 +1,12 @@
-"""``lakewatch self-test``: one event through the real pipeline, headless, in about a minute.
+"""The end-to-end self-test: one event through the real pipeline, headless, in about a minute.
 
 Steps: Kafka (the embedded broker started, unless attached), a private topic, the
 SparkSession, one JSON event produced, the processor's own ingest query run in
 ``availableNow`` mode on that topic into scratch Delta tables, and the row read back.
-Each step prints its time and ✓ or ✗; the exit code is 0 only if all pass. Everything the
-test started is stopped, and its topic and scratch table are deleted; a broker or
-SparkSession that was already running is left as it was.
+Each step prints its time and ✓ or ✗; the test passes only if all do (``lakewatch
+self-test``, :mod:`pipeline.commands.self_test`, then exits 0). Everything the test started
+is stopped, and its topic and scratch table are deleted; a broker or SparkSession that was
+already running is left as it was.
 
 The desktop app adds its own checks (an offscreen Qt window) through ``extra_steps``, since
 ``pipeline`` never imports Qt: ``run_self_test(settings, extra_steps=[("Qt window", fn)])``
@@ -14,7 +15,6 @@ where ``fn(settings)`` raises on failure and may return a short detail string.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -148,7 +148,7 @@ def _scratch_parent(settings: Settings) -> Path:
 
 
 def _kafka(settings: Settings, state: dict[str, Any]) -> str:
-    from pipeline.orchestrator import kafka_ready
+    from pipeline.supervisor.daemon import kafka_ready
 
     if settings.attached:
         deadline = time.monotonic() + min(settings.broker.ready_timeout_s, 30.0)
@@ -231,12 +231,9 @@ def _stream(settings: Settings, topic: str, scratch: Path, state: dict[str, Any]
     """The processor's ingest query (parse, dedup, exactly-once Delta writes) in availableNow
     mode, on the self-test topic, into tables and checkpoints under ``scratch``."""
     from pipeline.delta_tables import ensure_tables
-    from pipeline.streaming_processor import (
-        INGEST,
-        ProcessorStats,
-        check_checkpoint,
-        start_ingest,
-    )
+    from pipeline.runners.checkpoints import INGEST, check_checkpoint
+    from pipeline.runners.ingest import start_ingest
+    from pipeline.runners.progress import ProcessorStats
 
     scratch_settings = settings.model_copy(deep=True)
     scratch_settings.storage.data_dir = scratch
@@ -282,23 +279,3 @@ def _read_back(state: dict[str, Any], event_id: str) -> str:
     if (row["kafka_partition"], row["kafka_offset"]) != (partition, offset):
         raise RuntimeError("Kafka coordinates of the row do not match the delivery report")
     return "1 row, every field as sent"
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    results = run_self_test(settings, extra_steps=getattr(args, "extra_steps", ()))
-    if getattr(args, "json", False):
-        print(json.dumps([r.__dict__ for r in results]))
-    return 0 if passed(results) else 1
-
-
-if __name__ == "__main__":
-    from pipeline.commands.main import run_module
-
-    raise SystemExit(run_module(sys.modules[__name__]))

@@ -7,24 +7,18 @@ other's tables or messages while sharing the two expensive JVMs.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
 from pipeline.settings import Settings, load_settings
+from tests.helpers.ports import free_port
 
 # No user config or LAKEWATCH_* variable of the developer's may leak into tests.
 for _key in [k for k in os.environ if k.startswith("LAKEWATCH_")]:
     del os.environ[_key]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from pipeline import schemas
 
 #: how far back the dashboard can look (the longest selectable time range)
 HORIZON = dt.timedelta(hours=24)
-WINDOW_SECONDS = {"10s": 10.0, "1m": 60.0}
 METRIC_COLUMNS = [c.split()[0] for c in schemas.METRICS_DDL.split(", ")]
 ANOMALY_COLUMNS = [c.split()[0] for c in schemas.ANOMALIES_DDL.split(", ")]
 COUNT_COLUMNS = ["requests", "errors", "bytes", "status_2xx", "status_3xx", "status_4xx",
@@ -121,11 +120,12 @@ class MetricsStore:
         return sorted(str(v) for v in self.frame()["window_size"].dropna().unique())
 
     def pick_window_size(self, range_s: float) -> str | None:
-        """10-second windows up to a 1-hour range, 1-minute ones beyond, when both exist."""
+        """The finest windows up to a 1-hour range, the coarsest beyond, when both exist."""
         sizes = self.window_sizes()
         if not sizes:
             return None
-        preferred = "10s" if range_s <= 3600 else "1m"
+        by_length = sorted(schemas.WINDOW_SIZES.values(), key=lambda size: size.seconds)
+        preferred = (by_length[0] if range_s <= 3600 else by_length[-1]).label
         return preferred if preferred in sizes else sizes[0]
 
     def select(self, selection: Selection, start_ms: int | None = None,
@@ -153,7 +153,8 @@ class MetricsStore:
         rows = rows.assign(**{f"_w_{c}": rows[c] * rows["requests"] for c in LATENCY_COLUMNS})
         grouped = rows.groupby("window_start", sort=True)
         sums = grouped[[*COUNT_COLUMNS, *(f"_w_{c}" for c in LATENCY_COLUMNS)]].sum(min_count=1)
-        seconds = WINDOW_SECONDS.get(window_size or "")
+        size = schemas.WINDOW_SIZES.get(window_size or "")
+        seconds = size.seconds if size is not None else None
         if seconds is None:
             ends = grouped["window_end"].max()
             seconds_arr = ((ends - sums.index) / 1000.0).to_numpy(dtype=float)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QThread, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +23,7 @@ from desktop_app.dashboard.charts import ChartsPanel
 from desktop_app.dashboard.grid import MetricGrid
 from desktop_app.dashboard.metrics_store import Selection
 from desktop_app.dashboard.worker import DashboardWorker, Request
+from desktop_app.threads import start_worker_thread, stop_worker_thread
 from pipeline.settings import Settings
 
 ALL = "(all)"
@@ -136,15 +137,11 @@ class DashboardWidget(QWidget):
             signal.connect(self.refresh)
         self.range_box.currentIndexChanged.connect(lambda _i: self.refresh())
 
-        self._thread = QThread(self)
-        self._thread.setObjectName("lakewatch-dashboard")
         self.worker = DashboardWorker(settings)
-        self.worker.moveToThread(self._thread)
         self._requestRefresh.connect(self.worker.refresh)
         self.worker.snapshot.connect(self._on_snapshot)
         self.worker.failed.connect(self._on_failed)
-        self._thread.finished.connect(self.worker.deleteLater)
-        self._thread.start()
+        self._thread = start_worker_thread(self, self.worker, "lakewatch-dashboard")
         self.timer = QTimer(self)
         self.timer.setInterval(settings.app.refresh_ms)
         self.timer.timeout.connect(self.refresh)
@@ -226,5 +223,4 @@ class DashboardWidget(QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.charts.timer.stop()
-        self._thread.quit()
-        self._thread.wait(10000)
+        stop_worker_thread(self._thread, 10000)

@@ -10,7 +10,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -21,13 +20,9 @@ from desktop_app.dashboard.metrics_store import (
     Selection,
     anomaly_records,
 )
-from desktop_app.health import checks
-from desktop_app.health.worker import LAG_KEYS, RATE_KEYS
-from pipeline import schemas
+from pipeline import freshness, schemas
 from pipeline.settings import Settings
-from pipeline.status import read_status
-
-LAG_CAPACITY = 24 * 3600  # one sample per second for the longest range
+from pipeline.status import read_processor
 
 
 @dataclass(frozen=True)
@@ -37,30 +32,6 @@ class Request:
     selections: tuple[Selection, ...] = (Selection(),)
     range_s: float = 900.0
     end_ms: int | None = None  # None: follow the wall clock
-
-
-class LagHistory:
-    """Preallocated ring of (time, lag) samples of the processor's consumer lag."""
-
-    def __init__(self, capacity: int = LAG_CAPACITY) -> None:
-        self.t = np.zeros(capacity)
-        self.v = np.zeros(capacity)
-        self.n = 0
-        self.head = 0
-
-    def add(self, t: float, value: float) -> None:
-        if self.n and t <= self.t[(self.head - 1) % len(self.t)]:
-            return
-        self.t[self.head] = t
-        self.v[self.head] = value
-        self.head = (self.head + 1) % len(self.t)
-        self.n = min(self.n + 1, len(self.t))
-
-    def since(self, start_s: float) -> tuple[np.ndarray, np.ndarray]:
-        order = np.arange(self.head - self.n, self.head) % len(self.t)
-        t, v = self.t[order], self.v[order]
-        keep = t >= start_s
-        return t[keep], v[keep]
 
 
 class LogsTableInfo:
@@ -102,7 +73,7 @@ class DashboardWorker(QObject):
         self.metrics = MetricsStore(settings.table_path(schemas.TABLE_METRICS))
         self.anomalies = AnomalyStore(settings.table_path(schemas.TABLE_ANOMALIES))
         self.logs = LogsTableInfo(settings.table_path(schemas.TABLE_LOGS))
-        self.lag = LagHistory()
+        self.lag = freshness.LagHistory()
         self.refreshes = 0
 
     @Slot(object)
@@ -125,15 +96,9 @@ class DashboardWorker(QObject):
         series = [self.metrics.series(sel, start_ms, end_ms, window)
                   for sel in request.selections]
 
-        processor = read_status(self.settings, "processor")
-        lag = checks.status_number(processor, *LAG_KEYS)
-        if lag is not None and processor is not None:
-            self.lag.add(float(processor.get("heartbeat", time.time())), lag)
+        seen = freshness.measure(self.settings, read_processor(self.settings), now_ms / 1000.0)
+        self.lag.record(seen)
         lag_t, lag_v = self.lag.since(start_ms / 1000.0)
-        rate = checks.status_number(processor, *RATE_KEYS)
-        commit_ms = checks.last_commit_ms(self.settings.table_path(schemas.TABLE_LOGS))
-        commit_age = None if commit_ms is None else max(0.0, (now_ms - commit_ms) / 1000.0)
-        trigger = checks.trigger_seconds(self.settings.processor.trigger_interval)
 
         anomalies = self.anomalies.frame()
         if not anomalies.empty:
@@ -150,11 +115,10 @@ class DashboardWorker(QObject):
             "series": series,
             "grid": [self.metrics.grid(sel, now_ms) for sel in request.selections],
             "lag": (lag_t, lag_v),
-            "lag_now": lag,
+            "lag_now": seen.lag,
             "rows_in_logs": rows_in_logs,
-            "commit_age_s": commit_age,
-            "freshness_s": checks.end_to_end_freshness_s(
-                commit_age, lag, rate, checks.batch_seconds(processor, trigger)),
+            "commit_age_s": seen.commit_age_s,
+            "freshness_s": seen.freshness_s,
             "active_anomalies": self.anomalies.active(now_ms),
             "anomalies": anomaly_records(anomalies.head(500)) if not anomalies.empty else [],
             "anomalies_in_range": anomaly_records(in_range) if not in_range.empty else [],

@@ -1,28 +1,26 @@
 """Pure health rules: turn facts (process state, heartbeat files, Delta commit times, lag
-samples) into a green / amber / red / off verdict with a reason a person can act on.
+samples; lag and freshness themselves come from ``pipeline.freshness``) into a green / amber /
+red / off verdict with a reason a person can act on.
 
-No Qt and no I/O here except where named (``probe_tcp``, ``last_commit_ms``, ``pid_alive``);
+No Qt and no I/O here except where named (``probe_tcp``, ``pid_alive``);
 the health worker gathers the facts on its own thread and the panel only paints verdicts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+
+from pipeline.status import STOPPED_STATES, Heartbeat, ProcessorStatus
 
 State = Literal["green", "amber", "red", "off"]
 
 #: heartbeat older than this turns amber, older than 3x turns red
 HEARTBEAT_STALE_S = 15.0
-#: heartbeat ``state`` values of a component that ended on purpose
-STOPPED_STATES = ("stopped", "finished", "exited")
 #: a component may take this long to write its first heartbeat (Spark start-up is slow)
 STARTUP_GRACE_S = 90.0
 
@@ -72,62 +70,45 @@ def probe_tcp(bootstrap_servers: str, timeout_s: float = 0.5) -> tuple[bool, str
     return False, "; ".join(errors) or "no bootstrap servers configured"
 
 
-def last_commit_ms(table_path: Path) -> int | None:
-    """Modification time of the newest Delta commit file, without reading the table."""
-    log = table_path / "_delta_log"
-    newest: int | None = None
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(log):
-            if entry.name.endswith(".json") and entry.name[:-5].isdigit():
-                mtime = int(entry.stat().st_mtime * 1000)
-                newest = mtime if newest is None or mtime > newest else newest
-    return newest
-
-
-def _age(status: dict[str, Any] | None, now: float) -> float | None:
-    if not status:
-        return None
-    try:
-        return max(0.0, now - float(status["heartbeat"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def component_verdict(
     name: str,
     facts: ProcessFacts,
-    status: dict[str, Any] | None,
+    status: Heartbeat | None,
     now: float,
     stale_s: float = HEARTBEAT_STALE_S,
+    alive: bool | None = None,
 ) -> Verdict:
-    """A long-running component (generator, processor, detector) from process + heartbeat."""
+    """A long-running component (generator, processor, detector) from process + heartbeat.
+
+    ``alive``: whether the heartbeat's pid runs (checked here when None).
+    """
     if facts.owned and not facts.running:
         if facts.stop_requested or facts.exit_reason is None:
             return Verdict("off", f"{name} stopped")
         return Verdict("red", f"{name} died: {facts.exit_reason}")
-    age = _age(status, now)
+    age = status.age_s(now) if status is not None else None
     external = not facts.owned
     if external:
         if status is None:
             return Verdict("off", f"{name} not running")
-        if status.get("state") in STOPPED_STATES:
+        if status.state in STOPPED_STATES:
             return Verdict("off", f"{name} stopped")
-        alive = status.get("_pid_alive")
-        if not (alive if alive is not None else pid_alive(status.get("pid"))):
-            return Verdict("red", f"{name} (pid {status.get('pid')}) is not running; "
+        if not (alive if alive is not None else pid_alive(status.pid)):
+            return Verdict("red", f"{name} (pid {status.pid}) is not running; "
                                   f"last heartbeat {age:.0f} s ago" if age is not None else
-                                  f"{name} (pid {status.get('pid')}) is not running")
+                                  f"{name} (pid {status.pid}) is not running")
     where = "" if facts.owned else " (started outside the app)"
-    if status and status.get("state") == "failed":
-        return Verdict("red", f"{name}{where} failed: {status.get('last_error') or 'no reason'}")
-    if status and status.get("data_loss"):
+    if status is not None and status.state == "failed":
+        return Verdict("red", f"{name}{where} failed: {status.last_error or 'no reason'}")
+    if isinstance(status, ProcessorStatus) and status.data_loss:
         return Verdict("red", f"{name}{where}: Kafka data was deleted before it was processed")
-    if age is None or (facts.started_at and float(status.get("heartbeat", 0)) < facts.started_at):
+    if status is None or age is None or (facts.started_at
+                                         and (status.heartbeat or 0.0) < facts.started_at):
         since = now - (facts.started_at or now)
         if since <= STARTUP_GRACE_S:
             return Verdict("amber", f"{name} starting ({since:.0f} s), no heartbeat yet")
         return Verdict("red", f"{name} wrote no heartbeat in {since:.0f} s")
-    error = status.get("last_error") if status else None
+    error = status.last_error
     if age > 3 * stale_s:
         return Verdict("red", f"{name}{where}: no heartbeat for {age:.0f} s (wedged?)")
     if age > stale_s:
@@ -138,13 +119,11 @@ def component_verdict(
                    + _detail(status))
 
 
-def _detail(status: dict[str, Any] | None) -> str:
-    if not status:
-        return ""
+def _detail(status: Heartbeat) -> str:
     bits = []
     for key in ("events_per_s", "batch_id", "lag"):
-        if key in status and status[key] is not None:
-            value = status[key]
+        value = getattr(status, key, None)
+        if value is not None:
             bits.append(f"{key}={value:.0f}" if isinstance(value, float) else f"{key}={value}")
     return ("; " + ", ".join(bits)) if bits else ""
 
@@ -190,57 +169,3 @@ def lag_verdict(samples: Sequence[tuple[float, float]], red_lag: float = 1_000_0
     if rising:
         return Verdict("amber", text + ", rising")
     return Verdict("green", text + ("" if lag else " (caught up)"))
-
-
-def end_to_end_freshness_s(commit_age_s: float | None, lag: float | None,
-                           rows_per_s: float | None, trigger_s: float = 0.0) -> float | None:
-    """How old is the newest data a reader of Delta can see, in seconds.
-
-    Time since the last Delta commit, plus the backlog still in Kafka expressed as time (lag
-    divided by the rate the streaming query processes rows), plus the batch in flight
-    (``trigger_s``: see ``batch_seconds``) when there is a backlog. None until there is a
-    commit.
-    """
-    if commit_age_s is None:
-        return None
-    backlog = 0.0
-    if lag and lag > 0:
-        backlog = lag / rows_per_s if rows_per_s and rows_per_s > 0 else float("inf")
-    return commit_age_s + backlog + (trigger_s if lag else 0.0)
-
-
-def status_number(status: dict[str, Any] | None, *keys: str) -> float | None:
-    """First numeric field among ``keys`` in a heartbeat (names differ between components)."""
-    if not status:
-        return None
-    for key in keys:
-        value = status.get(key)
-        if isinstance(value, dict):  # e.g. lag per partition
-            with contextlib.suppress(TypeError, ValueError):
-                return float(sum(float(v) for v in value.values()))
-        with contextlib.suppress(TypeError, ValueError):
-            if value is not None:
-                return float(value)
-    return None
-
-
-def batch_seconds(status: dict[str, Any] | None, trigger_s: float) -> float:
-    """How long the batch in flight takes: the slowest query's last trigger execution
-    (processor heartbeat ``queries.*.batch_ms``), at least one trigger interval."""
-    longest = trigger_s
-    queries = (status or {}).get("queries")
-    if isinstance(queries, dict):
-        for query in queries.values():
-            with contextlib.suppress(AttributeError, TypeError, ValueError):
-                longest = max(longest, float(query.get("batch_ms")) / 1000.0)
-    return longest
-
-
-def trigger_seconds(text: str) -> float:
-    """'2 seconds' / '1 minute' -> seconds (best effort; 2.0 when unparsable)."""
-    number, _, unit = text.strip().partition(" ")
-    try:
-        value = float(number)
-    except ValueError:
-        return 2.0
-    return value * (60.0 if unit.startswith("min") else 1.0)

@@ -1,10 +1,12 @@
 """Start, stop and restart the pipeline's components from the app.
 
-Every component runs through ``ComponentProcess`` with the argv of
-``pipeline.orchestrator.component_argv(component, settings)`` and the env of
-``settings.to_env()``. Attach mode (external Kafka, or components already running under an
-orchestrator) starts only what is not already running: an externally running component is
-watched through its heartbeat, never started twice.
+The components, their order, what each needs, which of them run locally (attach mode, the
+detector inside the processor) and the command line and environment of each are the
+pipeline's own (``pipeline.components``): every component runs through ``ComponentProcess``
+with the argv of ``component_argv(component, settings)`` and the env of ``child_env(settings)``.
+Attach mode (external Kafka, or components already running under an orchestrator) starts only
+what is not already running: an externally running component is watched through its
+heartbeat, never started twice.
 """
 
 from __future__ import annotations
@@ -16,38 +18,14 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_app.health.checks import ProcessFacts
 from desktop_app.process import ComponentProcess
+from pipeline import components as comps
+from pipeline.components import child_env
 from pipeline.settings import Settings
 
 ArgvBuilder = Callable[[str, Settings], Sequence[str]]
 
-COMPONENTS: tuple[str, ...] = ("broker", "generator", "processor", "detector")
-
-
-def default_argv_builder() -> ArgvBuilder | None:
-    """The pipeline's pure argv builder, or None while it is not available."""
-    try:
-        from pipeline.components import component_argv
-    except ImportError:
-        try:
-            from pipeline.orchestrator import component_argv
-        except ImportError:
-            return None
-    return component_argv
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    """The complete environment of a child: the orchestrator's rule (our environment minus
-    inherited LAKEWATCH_* variables, plus ``settings.to_env()``, unbuffered Python)."""
-    try:
-        from pipeline.orchestrator import child_env as pipeline_child_env
-    except ImportError:
-        import os
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEWATCH_")}
-        env.update(settings.to_env())
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-    return pipeline_child_env(settings)
+#: the components the app controls, in start order
+COMPONENTS: tuple[str, ...] = comps.ORDER
 
 
 class PipelineController(QObject):
@@ -65,7 +43,8 @@ class PipelineController(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.argv_builder = argv_builder if argv_builder is not None else default_argv_builder()
+        self.argv_builder: ArgvBuilder = (argv_builder if argv_builder is not None
+                                          else comps.component_argv)
         self.components = list(components)
         self.processes: dict[str, ComponentProcess] = {}
         self.started_at: dict[str, float] = {}
@@ -74,14 +53,18 @@ class PipelineController(QObject):
 
     # -- queries -----------------------------------------------------------------------
     def local_components(self) -> list[str]:
-        """Components this app would run: no broker in attach mode, no separate detector
-        when the detector runs inside the processor."""
-        names = list(self.components)
-        if self.settings.attached and "broker" in names:
-            names.remove("broker")
-        if self.settings.detector.in_processor and "detector" in names and "processor" in names:
-            names.remove("detector")
-        return names
+        """Components this app would run, in start order: no broker in attach mode, no separate
+        detector when the detector runs inside the processor (``pipeline.components.resolve``);
+        components registered under other names come last."""
+        known = [n for n in self.components if n in comps.COMPONENTS]
+        local = [n for n in comps.resolve(known, self.settings) if n in known]
+        return local + [n for n in self.components if n not in comps.COMPONENTS]
+
+    def waits_for_broker(self, name: str) -> bool:
+        """Whether ``name`` needs the broker and this app runs it."""
+        needs = comps.COMPONENTS[name].needs if name in comps.COMPONENTS else (comps.BROKER,)
+        return (name != comps.BROKER and comps.BROKER in needs
+                and comps.BROKER in self.local_components())
 
     def facts(self, name: str) -> ProcessFacts:
         proc = self.processes.get(name)
@@ -132,8 +115,6 @@ class PipelineController(QObject):
             return None
         proc = self.processes.get(name)
         if proc is None:
-            if self.argv_builder is None:
-                return "pipeline.orchestrator.component_argv is not available in this build"
             try:
                 argv = list(self.argv_builder(name, self.settings))
             except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed
@@ -177,7 +158,7 @@ class PipelineController(QObject):
         for name in self.local_components():
             if name in self.external or self.is_running(name):
                 continue
-            if name != "broker" and not broker_ready and "broker" in self.local_components():
+            if not broker_ready and self.waits_for_broker(name):
                 if name not in self.pending:
                     self.pending.append(name)
                 continue
@@ -200,11 +181,11 @@ class PipelineController(QObject):
     def shutdown(self, timeout_ms: int = 15000) -> None:
         """Blocking stop of everything this app started (window close)."""
         self.pending.clear()
-        consumers = [p for n, p in self.processes.items() if n != "broker"]
+        consumers = [p for n, p in self.processes.items() if n != comps.BROKER]
         for proc in consumers:  # SIGTERM to all at once, then wait for each
             if proc.is_running():
                 proc.stop()
         for proc in consumers:
             proc.stop_and_wait(timeout_ms)
-        if "broker" in self.processes:
-            self.processes["broker"].stop_and_wait(timeout_ms)
+        if comps.BROKER in self.processes:
+            self.processes[comps.BROKER].stop_and_wait(timeout_ms)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QThread, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,18 +30,23 @@ from desktop_app.health.checks import Verdict
 from desktop_app.health.controller import PipelineController
 from desktop_app.health.worker import HealthWorker
 from desktop_app.process import LOG_LINES_KEPT
+from desktop_app.threads import start_worker_thread, stop_worker_thread
+from pipeline import components as comps
 from pipeline.settings import Settings
 
 COLORS = {"green": "#2ecc71", "amber": "#f39c12", "red": "#e74c3c", "off": "#7f8c8d"}
+#: indicator titles of the pipeline's components (rows follow ``pipeline.components.ORDER``)
+TITLES = {
+    comps.BROKER: "Kafka broker",
+    comps.PROCESSOR: "Streaming processor",
+    comps.DETECTOR: "Anomaly detector",
+    comps.GENERATOR: "Log generator",
+}
 INDICATORS = (
-    ("broker", "Kafka broker"),
-    ("generator", "Log generator"),
-    ("processor", "Streaming processor"),
-    ("detector", "Anomaly detector"),
+    *((name, TITLES.get(name, name)) for name in comps.ORDER),
     ("freshness", "Delta freshness"),
     ("lag", "Consumer lag"),
 )
-PROCESS_COMPONENTS = ("broker", "generator", "processor", "detector")
 
 
 class Indicator(QWidget):
@@ -92,14 +97,10 @@ class HealthPanel(QWidget):
         self.buttons: dict[str, dict[str, QPushButton]] = {}
         self._build()
 
-        self._thread = QThread(self)
-        self._thread.setObjectName("lakewatch-health")
         self.worker = HealthWorker(settings)
-        self.worker.moveToThread(self._thread)
         self._requestPoll.connect(self.worker.poll)
         self.worker.facts.connect(self._on_facts)
-        self._thread.finished.connect(self.worker.deleteLater)
-        self._thread.start()
+        self._thread = start_worker_thread(self, self.worker, "lakewatch-health")
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
         self.timer.timeout.connect(self.poll)
@@ -135,7 +136,7 @@ class HealthPanel(QWidget):
             indicator = Indicator(title)
             self.indicators[name] = indicator
             grid.addWidget(indicator, row, 0)
-            if name in PROCESS_COMPONENTS:
+            if name in comps.COMPONENTS:
                 buttons = {}
                 for col, action in enumerate(("Start", "Stop", "Restart"), start=1):
                     button = QPushButton(action)
@@ -200,9 +201,10 @@ class HealthPanel(QWidget):
     def _on_facts(self, facts: dict[str, Any]) -> None:
         self._busy = False
         self.last_facts = facts
+        alive = facts.get("alive", {})
         for name, status in facts["statuses"].items():
-            external = (status is not None and status.get("_pid_alive")
-                        and status.get("state") not in checks.STOPPED_STATES
+            external = (status is not None and alive.get(name)
+                        and status.state not in checks.STOPPED_STATES
                         and not self.controller.is_running(name)
                         and name in self.controller.components)
             if external:
@@ -235,7 +237,8 @@ class HealthPanel(QWidget):
                     facts.get("broker_probe", "not probed yet"))
             else:
                 out[name] = checks.component_verdict(
-                    name, self.controller.facts(name), statuses.get(name), now)
+                    name, self.controller.facts(name), statuses.get(name), now,
+                    alive=facts.get("alive", {}).get(name))
         detector = out.get("detector")
         if (detector is not None and detector.state == "off"
                 and self.settings.detector.in_processor and "processor" in out):
@@ -292,5 +295,4 @@ class HealthPanel(QWidget):
         self.timer.stop()
         if stop_components:
             self.controller.shutdown()
-        self._thread.quit()
-        self._thread.wait(5000)
+        stop_worker_thread(self._thread, 5000)

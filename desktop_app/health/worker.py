@@ -4,21 +4,20 @@ broker, the age of the last Delta commit and consumer-lag samples.
 
 from __future__ import annotations
 
-import collections
 import time
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_app.health import checks
-from pipeline import schemas
+from pipeline import components as comps
+from pipeline import freshness
 from pipeline.settings import Settings
-from pipeline.status import read_status
+from pipeline.status import Heartbeat, ProcessorStatus, read_status
+from pipeline.supervisor.daemon import running_supervisor
 
-STATUS_COMPONENTS = ("broker", "generator", "processor", "detector")
-LAG_KEYS = ("lag", "kafka_lag", "consumer_lag")
-RATE_KEYS = ("processed_rows_per_s", "processedRowsPerSecond", "rows_per_s",
-             "input_rows_per_s", "events_per_s")
+#: lag samples the lag verdict looks at (ten minutes at one heartbeat a second)
+LAG_SAMPLES_KEPT = 600
 
 
 class HealthWorker(QObject):
@@ -29,7 +28,7 @@ class HealthWorker(QObject):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.settings = settings
-        self.lag_samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=600)
+        self.lag = freshness.LagHistory(LAG_SAMPLES_KEPT)
 
     @Slot()
     def poll(self) -> None:
@@ -37,45 +36,30 @@ class HealthWorker(QObject):
 
     def gather(self) -> dict[str, Any]:
         now = time.time()
-        statuses: dict[str, dict[str, Any] | None] = {}
-        for name in STATUS_COMPONENTS:
+        statuses: dict[str, Heartbeat | None] = {}
+        alive: dict[str, bool] = {}
+        for name in comps.ORDER:
             status = read_status(self.settings, name)
             if status is not None:
-                status["_pid_alive"] = checks.pid_alive(status.get("pid"))
+                alive[name] = checks.pid_alive(status.pid)
             statuses[name] = status
-        supervisor = _running_supervisor(self.settings)
+        supervisor = running_supervisor(self.settings)
         reachable, probe = checks.probe_tcp(self.settings.bootstrap_servers)
-        commit_ms = checks.last_commit_ms(self.settings.table_path(schemas.TABLE_LOGS))
-        processor = statuses.get("processor")
-        lag = checks.status_number(processor, *LAG_KEYS)
-        if lag is not None and processor is not None:
-            beat = float(processor.get("heartbeat", now))
-            if not self.lag_samples or beat > self.lag_samples[-1][0]:
-                self.lag_samples.append((beat, lag))
-        rate = checks.status_number(processor, *RATE_KEYS)
-        commit_age = None if commit_ms is None else max(0.0, now - commit_ms / 1000.0)
-        trigger = checks.trigger_seconds(self.settings.processor.trigger_interval)
+        processor = statuses.get(comps.PROCESSOR)
+        seen = freshness.measure(
+            self.settings, processor if isinstance(processor, ProcessorStatus) else None, now)
+        self.lag.record(seen)
         return {
             "now": now,
             "statuses": statuses,
-            "supervisor_pid": supervisor,
+            "alive": alive,
+            "supervisor_pid": supervisor.pid if supervisor is not None else None,
             "broker_reachable": reachable,
             "broker_probe": probe,
-            "commit_age_s": commit_age,
-            "lag": lag,
-            "lag_samples": list(self.lag_samples),
-            "rows_per_s": rate,
-            "freshness_s": checks.end_to_end_freshness_s(
-                commit_age, lag, rate, checks.batch_seconds(processor, trigger)),
-            "trigger_s": trigger,
+            "commit_age_s": seen.commit_age_s,
+            "lag": seen.lag,
+            "lag_samples": self.lag.samples(),
+            "rows_per_s": seen.rows_per_s,
+            "freshness_s": seen.freshness_s,
+            "trigger_s": seen.trigger_s,
         }
-
-
-def _running_supervisor(settings: Settings) -> int | None:
-    """Pid of a ``lakewatch pipeline`` supervisor already running for this data dir."""
-    try:
-        from pipeline.orchestrator import running_supervisor
-    except ImportError:
-        return None
-    proc = running_supervisor(settings)
-    return proc.pid if proc is not None else None

@@ -8,7 +8,6 @@ ring before they could be read are counted and reported, never silently skipped.
 from __future__ import annotations
 
 import csv
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import orjson
 
 from desktop_app.logstream.columns import EXPORT_FIELDS
 from desktop_app.logstream.ring import LogRing
+from pipeline.files import replacing
 
 FORMATS = ("csv", "jsonl")
 _CHUNK = 5000
@@ -76,30 +76,23 @@ def export_rows(ring: LogRing, seqs: np.ndarray, path: Path | str, fmt: str,
     path = Path(path)
     seqs = np.asarray(seqs, dtype=np.int64)
     total = len(seqs)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     written = evicted = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = "w" if fmt == "csv" else "wb"
-        kwargs: dict[str, Any] = {"newline": "", "encoding": "utf-8"} if fmt == "csv" else {}
-        with open(tmp, mode, **kwargs) as out:
-            writer = None
-            if fmt == "csv":
-                writer = write_rows(out, fmt, [])
-            for i in range(0, total, _CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise ExportCancelled("export cancelled")
-                chunk = seqs[i:i + _CHUNK]
-                records, lost = _read_chunk(ring, chunk, fmt)
-                writer = write_rows(out, fmt, records, writer)
-                written += len(records)
-                evicted += lost
-                if progress is not None:
-                    progress(min(i + _CHUNK, total), total)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    mode = "w" if fmt == "csv" else "wb"
+    kwargs: dict[str, Any] = {"newline": "", "encoding": "utf-8"} if fmt == "csv" else {}
+    with replacing(path, suffix=".part") as tmp, open(tmp, mode, **kwargs) as out:
+        writer = None
+        if fmt == "csv":
+            writer = write_rows(out, fmt, [])
+        for i in range(0, total, _CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise ExportCancelled("export cancelled")
+            chunk = seqs[i:i + _CHUNK]
+            records, lost = _read_chunk(ring, chunk, fmt)
+            writer = write_rows(out, fmt, records, writer)
+            written += len(records)
+            evicted += lost
+            if progress is not None:
+                progress(min(i + _CHUNK, total), total)
     return ExportResult(path, written, evicted)
 
 

@@ -8,11 +8,11 @@ the path, and is never silently overwritten by load.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from desktop_app.logstream.filters import FilterError, FilterSpec
+from pipeline.files import atomic_write
 from pipeline.settings import Settings
 
 FILE_NAME = "logstream_filters.json"
@@ -65,11 +65,8 @@ class FilterStore:
         }
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(self.to_json(), indent=2))
         except OSError as exc:
             raise FilterStoreError(f"{self.path}: cannot save filters: {exc}") from exc
 

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QModelIndex, Qt
+import numpy as np
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QFont, QPainter, QPalette
-from PySide6.QtWidgets import QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from desktop_app.logstream.columns import COL_LEVEL, COLUMN_COUNT, NUMERIC_COLUMNS
+from desktop_app.logstream.columns import (
+    COL_ENDPOINT,
+    COL_LEVEL,
+    COL_SOURCE,
+    COLUMN_COUNT,
+    NUMERIC_COLUMNS,
+)
 from desktop_app.logstream.model import LogTableModel
 
 
@@ -37,6 +44,24 @@ class LiveTableView(QTableView):
         self._flags = [int(((Qt.AlignmentFlag.AlignRight if c in NUMERIC_COLUMNS
                              else Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter)
                            .value) for c in range(COLUMN_COUNT)]
+
+    def select_row(self, row: int) -> QModelIndex:
+        """Make ``row`` the current row and the only selected one; returns its index."""
+        idx = self.model().index(row, 0)
+        self.selectionModel().setCurrentIndex(
+            idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        return idx
+
+    def selected_seqs(self) -> np.ndarray:
+        """Ring sequence numbers of the selected rows, sorted, each once."""
+        view = self.model().view()
+        parts = []
+        for rng in self.selectionModel().selection():
+            parts.append(view[rng.top():rng.bottom() + 1])
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.concatenate(parts))
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         t = time.perf_counter()
@@ -103,3 +128,29 @@ class LiveTableView(QTableView):
                     painter.drawRect(0, y, width - 1, rh - 1)
             row += 1
             y += rh
+
+
+def build_log_table(model: LogTableModel, row_height: int) -> LiveTableView:
+    """A ``LiveTableView`` over ``model`` set up for the live log: whole-row extended
+    selection, fixed rows of ``row_height`` px, no sorting, default column widths."""
+    table = LiveTableView()
+    table.setModel(model)
+    table.setTextElideMode(Qt.TextElideMode.ElideNone)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+    table.setWordWrap(False)
+    table.setShowGrid(False)
+    table.setAlternatingRowColors(True)
+    table.setSortingEnabled(False)
+    vh = table.verticalHeader()
+    vh.hide()
+    vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vh.setDefaultSectionSize(row_height)
+    hh = table.horizontalHeader()
+    hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    hh.setStretchLastSection(True)
+    for col, width in ((0, 170), (COL_LEVEL, 60), (COL_SOURCE, 90), (3, 55),
+                       (COL_ENDPOINT, 160), (5, 50), (6, 75), (7, 65), (8, 40), (9, 80)):
+        hh.resizeSection(col, width)
+    return table

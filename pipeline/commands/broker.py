@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 
-from pipeline.broker import BrokerError, EmbeddedBroker, signal_stop_requested
+from pipeline import status
+from pipeline.broker import BrokerError, EmbeddedBroker
 from pipeline.jvm import JavaError, MissingArtifactsError
 from pipeline.settings import Settings
-from pipeline.status import write_status
+from pipeline.signals import stop_on_signals
+from pipeline.status import BrokerStatus
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -59,23 +62,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_foreground(broker: EmbeddedBroker, settings: Settings) -> int:
-    flag = signal_stop_requested()
+    with stop_on_signals() as stop:
+        return _supervise_jvm(broker, settings, stop)
+
+
+def _supervise_jvm(broker: EmbeddedBroker, settings: Settings, stop: threading.Event) -> int:
     pid = broker.start()
     try:
-        while not flag["stop"]:
+        while not stop.is_set():
             if broker._proc is not None and broker._proc.poll() is not None:
-                write_status(settings, "broker", state="exited",
-                             last_error=f"JVM exited with {broker._proc.returncode}")
+                status.write(settings, BrokerStatus(
+                    state="exited",
+                    last_error=f"JVM exited with {broker._proc.returncode}"))
                 print(f"broker JVM exited with {broker._proc.returncode}:\n{broker.log_tail()}",
                       file=sys.stderr)
                 return 1
-            write_status(settings, "broker", state="running", broker_pid=pid,
-                         ready=broker.is_ready(timeout=1.0))
+            status.write(settings, BrokerStatus(state="running",
+                                                broker_pid=pid,
+                                                ready=broker.is_ready(timeout=1.0)))
             for _ in range(20):
-                if flag["stop"]:
+                if stop.is_set():
                     break
                 time.sleep(0.1)
     finally:
         broker.stop()
-        write_status(settings, "broker", state="stopped")
+        status.write(settings, BrokerStatus(state="stopped"))
     return 0

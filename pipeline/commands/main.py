@@ -106,7 +106,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"lakewatch: {exc}", file=sys.stderr)
         return 2
     if args.start_pipeline:
-        from pipeline.orchestrator import run_foreground
+        from pipeline.supervisor.daemon import run_foreground
 
         return run_foreground(settings)
     if getattr(args, "_missing", False):

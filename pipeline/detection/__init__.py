@@ -10,6 +10,7 @@ Pure pandas core, testable without Spark or Kafka:
 - ``patterns``: drain3 log templates: new templates and template share changes.
 - ``classify``: which kind of anomaly a set of deviating features is.
 - ``engine``: the stateful ``Detector`` that turns new windows into anomaly rows.
+- ``explain``: an anomaly row's top contributors and its explanation text.
 - ``evaluation``: precision / recall / F1 / delay against the generator's labels.
 
 Spark and Delta I/O live only in ``delta_io`` and the runner ``runner``.

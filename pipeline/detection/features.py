@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.schemas import window_size
+
 SERVICE_ENTITY = "all"
 ENTITY_TYPES = ("service", "source", "endpoint")
 
@@ -41,24 +43,14 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "latency_requests",
 )
 
-_WINDOW_LABELS = {"10s": "10s", "10 seconds": "10s", "1min": "1m", "1m": "1m",
-                  "1 minute": "1m", "60s": "1m"}
-
-
 def window_freq(window: str) -> str:
     """'10 seconds' / '10s' -> pandas frequency '10s'; '1 minute' / '1m' -> '1min'."""
-    label = _WINDOW_LABELS.get(window.strip())
-    if label is None:
-        raise ValueError(f"unsupported window {window!r}: use '10 seconds' or '1 minute'")
-    return "10s" if label == "10s" else "1min"
+    return window_size(window).pandas_freq
 
 
 def window_label(window: str) -> str:
     """The ``metrics.window_size`` value ('10s' | '1m') for a window setting."""
-    label = _WINDOW_LABELS.get(window.strip())
-    if label is None:
-        raise ValueError(f"unsupported window {window!r}: use '10 seconds' or '1 minute'")
-    return label
+    return window_size(window).label
 
 
 def events_to_metrics(events: pd.DataFrame, window: str = "10s") -> pd.DataFrame:

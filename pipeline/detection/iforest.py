@@ -27,6 +27,7 @@ from sklearn.ensemble import IsolationForest
 
 import pipeline
 from pipeline.detection.features import FEATURES
+from pipeline.files import replacing
 
 Z_CLIP = 20.0
 FORMAT_VERSION = 1
@@ -96,12 +97,9 @@ def fit_iforest(z_rows: np.ndarray, *, trees: int = 100, seed: int = 0,
 
 def save_model(model: IForestModel, path: Path) -> Path:
     """Write atomically (tmp + rename) so a reader never sees half a model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT_VERSION, "meta": model.describe(), "model": model}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as fh:
+    with replacing(path) as tmp, tmp.open("wb") as fh:
         pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
     return path
 
 

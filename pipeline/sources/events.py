@@ -5,22 +5,60 @@ Simulated time is cut into fixed slices (their length depends only on ``rate`` a
 parameters give the same events however the caller consumes them. Within a slice, per-source
 Poisson counts follow the daily curve and active traffic scenarios; every other field is drawn
 per event in one numpy pass, and only the final step builds Python objects.
+
+In-process API (no Kafka needed; the anomaly detector's tests and evaluation use it)::
+
+    from pipeline.sources.events import EventGenerator
+    from pipeline.sources.scenarios import LabelWriter, Scenario, random_scenarios
+
+    gen = EventGenerator(seed=7, start_ms=1_767_225_600_000, rate=2000, speedup=60,
+                         scenarios=random_scenarios(7, sim_duration_s=6 * 3600, n=6),
+                         sources=6, on_label=LabelWriter("labels.jsonl").write)
+    for batch in gen.batches(count=100_000):   # or sim_duration_s=..., or endless
+        batch.dicts()        # list of {field: value} with exactly schemas.EVENT_FIELDS
+        batch.serialized()   # list of JSON bytes (the Kafka values); batch.keys() = source
+        batch.ts, batch.status, batch.latency_ms, batch.bytes   # numpy columns
+    gen.labels               # every Label (kind, entity_type, entity, start_ms, end_ms, ...)
+    gen.inject("error_burst", entity="api-01", duration_s=120)  # on command, from sim-now
+
+- Same seed and parameters -> identical events (``event_id`` included), however the batches
+  are consumed. ``ts`` is simulated event time in epoch ms; ``rate`` is events per wall
+  second at the daily mean; simulated time runs ``speedup`` x faster than the wall clock, so
+  a simulated second holds ``rate / speedup`` events on average.
+- Shape: sources ``web-01, api-01, auth-01, search-01, checkout-01, static-01, web-02, ...``
+  with skewed traffic shares; Zipf endpoint popularity within each source's service;
+  log-normal latency per endpoint; per-endpoint 3xx/4xx/5xx mix; ``level`` follows
+  ``status`` (5xx ERROR, 4xx WARN, else INFO or, for a few, DEBUG); a daily curve (peak
+  15:00 UTC, trough 03:00 at 0.45 x).
+- Scenarios (``pipeline.sources.scenarios``): ``error_burst`` (one source; magnitude = share
+  of its requests failing with 5xx), ``latency_spike`` (one endpoint; latency factor),
+  ``traffic_surge`` / ``traffic_drop`` (all sources, or one with ``entity=<source>``;
+  traffic factor), ``scan_404`` (one source; a scanner IP probing unknown paths, magnitude =
+  its rate relative to the source's), ``new_pattern`` (a never-seen message on a share of all
+  events). Each becomes a :class:`Label` with its event-time window when generation reaches
+  it; ``read_labels(path)`` reads a labels file back.
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
-from pipeline.schemas import EVENT_FIELDS, LEVELS
+from pipeline.schemas import LEVELS
 from pipeline.sources import catalog as cat
+from pipeline.sources.batch import EventBatch
+from pipeline.sources.sampling import (
+    daily_curve,
+    source_names,
+    to_cdf,
+    uuid4_strings,
+    zipf_weights,
+)
 from pipeline.sources.scenarios import (
     ALL_SOURCES,
     DEFAULT_MAGNITUDE,
@@ -31,36 +69,6 @@ from pipeline.sources.scenarios import (
 )
 
 _ERROR, _WARN, _INFO, _DEBUG = (LEVELS.index(x) for x in ("ERROR", "WARN", "INFO", "DEBUG"))
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
-_DAY_MS = 86_400_000
-_SEPARATOR = b'},{"event_id":'
-#: Peak of the daily curve (UTC hour) and its amplitude (trough = 1 - amplitude).
-CURVE_PEAK_HOUR = 15.0
-CURVE_AMPLITUDE = 0.55
-
-
-def daily_curve(ts_ms: np.ndarray | float) -> np.ndarray | float:
-    """Traffic multiplier at event time ``ts_ms``: mean 1 over a day, peak 15:00 UTC."""
-    hour = (np.asarray(ts_ms, dtype=np.float64) % _DAY_MS) / 3_600_000.0
-    return 1.0 + CURVE_AMPLITUDE * np.cos(2 * math.pi * (hour - CURVE_PEAK_HOUR) / 24.0)
-
-
-def source_names(n: int) -> list[str]:
-    """``web-01, api-01, auth-01, ...``: source i runs service ``SERVICES[i % 6]``."""
-    k = len(cat.SERVICES)
-    return [f"{cat.SERVICES[i % k]}-{i // k + 1:02d}" for i in range(n)]
-
-
-def _cdf(weights: Iterable[float]) -> np.ndarray:
-    w = np.asarray(list(weights), dtype=np.float64)
-    c = np.cumsum(w / w.sum())
-    c[-1] = 1.0
-    return c
-
-
-def _zipf(n: int, s: float = cat.ZIPF_S, offset: float = 0.0) -> np.ndarray:
-    return 1.0 / (np.arange(1, n + 1) + offset) ** s
 
 
 @dataclass
@@ -79,78 +87,8 @@ class _Active:
     user_agent: str = ""
 
 
-@dataclass
-class EventBatch:
-    """Events of one slice in event-time order, as columns.
-
-    Numeric columns are numpy arrays; string columns are lists. ``dicts()`` and
-    ``serialized()`` build the per-event objects only when asked.
-    """
-
-    event_id: list[str]
-    ts: np.ndarray
-    level: list[str]
-    source: list[str]
-    method: list[str]
-    endpoint: list[str]
-    status: np.ndarray
-    latency_ms: np.ndarray
-    bytes: np.ndarray
-    client_ip: list[str]
-    user_agent: list[str]
-    message: list[str]
-    source_index: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
-
-    def __len__(self) -> int:
-        return len(self.event_id)
-
-    def rows(self) -> Iterator[tuple[Any, ...]]:
-        """Per-event tuples in EVENT_FIELDS order (plain Python values)."""
-        return zip(self.event_id, self.ts.tolist(), self.level, self.source, self.method,
-                   self.endpoint, self.status.tolist(), self.latency_ms.tolist(),
-                   self.bytes.tolist(), self.client_ip, self.user_agent, self.message,
-                   strict=True)
-
-    def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(EVENT_FIELDS, row, strict=True)) for row in self.rows()]
-
-    def serialized(self) -> list[bytes]:
-        """One compact JSON document per event (the Kafka message value).
-
-        One ``orjson.dumps`` of the whole list, split between objects, costs ~20 % less than
-        one call per event. The split is exact: ``},{"event_id":`` can't occur inside a JSON
-        string, where every ``"`` is escaped.
-        """
-        if not len(self):
-            return []
-        blob = orjson.dumps([
-            {"event_id": e, "ts": t, "level": lv, "source": so, "method": me,
-             "endpoint": en, "status": st, "latency_ms": la, "bytes": by,
-             "client_ip": ip, "user_agent": ua, "message": ms}
-            for e, t, lv, so, me, en, st, la, by, ip, ua, ms in self.rows()
-        ])
-        parts = blob[1:-1].split(_SEPARATOR)
-        if len(parts) == 1:
-            return parts
-        head = _SEPARATOR[2:]
-        return [parts[0] + b"}", *[head + p + b"}" for p in parts[1:-1]], head + parts[-1]]
-
-    def keys(self) -> list[bytes]:
-        """Kafka keys: the source name, so each source's events stay in order."""
-        cache: dict[str, bytes] = {}
-        return [cache.get(s) or cache.setdefault(s, s.encode()) for s in self.source]
-
-    def take(self, n: int) -> EventBatch:
-        """The first ``n`` events."""
-        return self if n >= len(self) else self[:n]
-
-    def __getitem__(self, rows: slice) -> EventBatch:
-        return EventBatch(*(getattr(self, f)[rows] for f in EVENT_FIELDS),
-                          source_index=self.source_index[rows])
-
-
 class EventGenerator:
-    """Realistic web-server events in simulated time; see ``pipeline.log_generator``.
+    """Realistic web-server events in simulated time; see this module's docstring.
 
     ``rate`` is events per wall second at the daily mean; simulated time runs ``speedup``
     times faster, so one simulated second holds ``rate / speedup`` events on average.
@@ -193,7 +131,7 @@ class EventGenerator:
         self.sources = source_names(n_sources)
         svc_names = cat.SERVICES
         self._src_service = np.array([i % len(svc_names) for i in range(n_sources)])
-        self._src_share = _zipf(n_sources, 0.5)
+        self._src_share = zipf_weights(n_sources, 0.5)
         self._src_share /= self._src_share.sum()
         eps = list(cat.ENDPOINTS)
         n_ep = len(eps)
@@ -201,7 +139,7 @@ class EventGenerator:
         self._svc_ep: dict[int, tuple[int, np.ndarray]] = {}
         for s, name in enumerate(svc_names):
             idx = [i for i, e in enumerate(eps) if e.service == name]
-            self._svc_ep[s] = (idx[0], _cdf(_zipf(len(idx))))
+            self._svc_ep[s] = (idx[0], to_cdf(zipf_weights(len(idx))))
         served = {svc_names[s] for s in set(self._src_service.tolist())}
         self.served_endpoints = [e.path for e in eps if e.service in served]
         scan = cat.SCAN_PATHS
@@ -225,11 +163,11 @@ class EventGenerator:
         octets[:, 0] = rng.choice([23, 31, 45, 62, 78, 81, 93, 104, 142, 151, 176, 185, 203, 212],
                                   size=n_ip)
         self._ips = np.array([f"{a}.{b}.{c}.{d}" for a, b, c, d in octets.tolist()], dtype=object)
-        self._ip_cdf = _cdf(_zipf(n_ip, 1.05, offset=20.0))
+        self._ip_cdf = to_cdf(zipf_weights(n_ip, 1.05, offset=20.0))
         self._ua = np.array([u for u, _ in cat.USER_AGENTS], dtype=object)
-        self._ua_cdf = _cdf(w for _, w in cat.USER_AGENTS)
+        self._ua_cdf = to_cdf(w for _, w in cat.USER_AGENTS)
         self._status_tables = [
-            (np.array([c for c, _ in table]), _cdf(w for _, w in table))
+            (np.array([c for c, _ in table]), to_cdf(w for _, w in table))
             for table in (cat.STATUS_2XX, cat.STATUS_3XX, cat.STATUS_4XX, cat.STATUS_5XX)
         ]
         self._messages: dict[int, str] = {}
@@ -467,7 +405,7 @@ class EventGenerator:
                 for i in np.flatnonzero(windows[id(a)] & (u[7] < a.magnitude)).tolist():
                     message[i] = a.message
         return EventBatch(
-            event_id=_uuids(raw_ids),
+            event_id=uuid4_strings(raw_ids),
             ts=ts,
             level=self._level_arr[level].tolist(),
             source=self._source_arr[src].tolist(),
@@ -498,16 +436,3 @@ class EventGenerator:
             text = cat.INFO_MESSAGE.format(**fmt)
         self._messages[key] = text
         return text
-
-
-def _uuids(raw: np.ndarray) -> list[str]:
-    """Random (version 4) UUID strings from 16 bytes per row."""
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    n = raw.shape[0]
-    hexd = np.empty((n, 32), dtype=np.uint8)
-    hexd[:, 0::2] = _HEX[raw >> 4]
-    hexd[:, 1::2] = _HEX[raw & 0x0F]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    out[:, _UUID_POS] = hexd
-    return out.view("S36").ravel().astype("U36").tolist()

@@ -9,14 +9,10 @@ callbacks only run inside ``poll``/``flush``, so callers poll between batches.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -209,27 +205,3 @@ class LogProducer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
-                    ) -> Iterator[threading.Event]:
-    """An Event set by SIGTERM/SIGINT while the block runs, so a producing loop can stop,
-    flush and exit cleanly; the previous handlers come back afterwards.
-
-    Only installs handlers in the main thread (tests may run loops elsewhere).
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def _handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in signals}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -32,6 +32,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline.files import atomic_write
+
 log = logging.getLogger(__name__)
 
 FP_BYTES = 256
@@ -150,10 +152,8 @@ class FileTailer:
         pos = Position(ident, offset, str(self.path))
         if pos == self._committed:
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"ident": asdict(ident), "offset": offset, "path": pos.path}))
-        os.replace(tmp, self.state_path)
+        atomic_write(self.state_path,
+                     json.dumps({"ident": asdict(ident), "offset": offset, "path": pos.path}))
         self._committed = pos
 
     @property

@@ -22,11 +22,12 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pipeline.schemas import WINDOW_SIZES
 from pipeline.transforms.columns import METRICS_COLUMNS, conform
 
 PERCENTILE_ACCURACY = 10_000
 #: window_size label -> Spark window duration.
-WINDOWS: dict[str, str] = {"10s": "10 seconds", "1m": "1 minute"}
+WINDOWS: dict[str, str] = {label: size.spark for label, size in WINDOW_SIZES.items()}
 
 
 def is_error():

@@ -1,0 +1,182 @@
+"""The detector over real Delta tables with the shared SparkSession: idempotent MERGE into
+``anomalies``, ``detect --mode analyze|train`` and the stream service's incremental polls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from pipeline.commands import detect
+from pipeline.detection import delta_io
+from pipeline.detection.engine import Detector, DetectorConfig
+from pipeline.detection.features import events_to_metrics
+from pipeline.detection.iforest import load_model
+from pipeline.detection.runner import DetectorService, model_path, start_in_session
+from pipeline.detection.simulate import SIM_START_MS, simulate_events
+from pipeline.schemas import ANOMALIES_DDL, LOGS_DDL, METRICS_DDL
+from pipeline.settings import Settings
+from pipeline.sources.scenarios import Scenario
+from pipeline.status import read_status
+
+SIM_S = 16 * 60
+BURST_AT_S = 12 * 60
+START = pd.Timestamp(SIM_START_MS, unit="ms")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    events, labels = simulate_events(seed=3, sim_seconds=SIM_S, rate=40,
+                                     scenarios=[Scenario("error_burst", BURST_AT_S, 60)])
+    return events, labels
+
+
+def _logs_frame(events: pd.DataFrame) -> pd.DataFrame:
+    ts = pd.to_datetime(events["ts"].astype("int64"), unit="ms")
+    cols = [c.split()[0] for c in LOGS_DDL.split(", ")]
+    out = pd.DataFrame({c: None for c in cols}, index=events.index)
+    out["event_id"] = [f"e{i}" for i in range(len(events))]
+    out["ts"] = ts
+    for c in ("level", "source", "endpoint", "message"):
+        out[c] = events[c].astype(str)
+    out["status"] = events["status"].astype("int32")
+    out["latency_ms"] = events["latency_ms"].astype(float)
+    out["bytes"] = events["bytes"].astype("int64")
+    out["raw_format"] = "json"
+    out["ingest_ts"] = ts
+    out["date"] = ts.dt.date
+    return out[cols]
+
+
+def write_tables(spark, settings: Settings, events: pd.DataFrame) -> None:
+    """Append events' metrics (pandas mirror) and logs rows to the contract Delta tables.
+
+    The tables are created by the processor's own ``ensure_tables`` (Spark); the rows are
+    appended with delta-rs, which is quick and needs no Python workers in the JVM.
+    """
+    from deltalake import write_deltalake
+
+    from pipeline.delta_tables import ensure_tables
+
+    ensure_tables(spark, settings)
+    write_deltalake(str(settings.table_path("metrics")),
+                    delta_io.to_arrow(events_to_metrics(events), METRICS_DDL), mode="append")
+    write_deltalake(str(settings.table_path("logs")),
+                    delta_io.to_arrow(_logs_frame(events), LOGS_DDL), mode="append")
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = {"mode": "analyze", "start": None, "end": None, "labels": None, "output": None,
+            "no_model": False, "no_write": False, "seed": 0}
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_merge_is_idempotent(spark, settings: Settings, sim):
+    events, _labels = sim
+    anomalies = Detector(DetectorConfig()).process(
+        events_to_metrics(events), events[["ts", "message", "level", "status"]])
+    assert len(anomalies) > 0
+    first = delta_io.merge_anomalies(spark, settings, anomalies)
+    second = delta_io.merge_anomalies(spark, settings, anomalies)
+    back = delta_io.read_anomalies(spark, settings)
+    assert (first, second) == (len(anomalies), 0)
+    assert len(back) == len(anomalies)
+    assert sorted(back.anomaly_id) == sorted(anomalies.anomaly_id)
+    assert back.anomaly_id.is_unique
+    schema = spark.read.format("delta").load(str(settings.table_path("anomalies"))).schema
+    assert [f.name for f in schema] == [c.split()[0] for c in ANOMALIES_DDL.split(", ")]
+    row = back.set_index("anomaly_id").loc[anomalies.anomaly_id.iloc[0]]
+    assert row.kind == anomalies.kind.iloc[0]
+    assert json.loads(row.features) == json.loads(anomalies.features.iloc[0])
+    assert pd.Timestamp(row.window_start) == pd.Timestamp(anomalies.window_start.iloc[0])
+
+
+def test_analyze_train_and_rerun(spark, settings: Settings, sim, tmp_path, capsys):
+    events, labels = sim
+    write_tables(spark, settings, events)
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text("".join(json.dumps(lab.to_json()) + "\n" for lab in labels))
+    out = tmp_path / "eval.json"
+
+    # train on the clean part, then analyze everything with the model
+    assert detect.run(_args(mode="train", end=str(START + pd.Timedelta(
+        seconds=BURST_AT_S - 60))), settings) == 0
+    model = load_model(model_path(settings))
+    assert model.trained_to == (START + pd.Timedelta(seconds=BURST_AT_S - 60)).isoformat()
+    assert model.train_rows >= 200
+    assert detect.run(_args(labels=labels_file, output=out), settings) == 0
+    printed = capsys.readouterr().out
+    assert "error_burst" in printed and "ALL" in printed
+    result = json.loads(out.read_text())
+    assert result["windows"] == SIM_S // 10
+    assert result["model_version"] == model.model_version
+    ev = result["evaluation"]
+    assert ev["per_kind"]["error_burst"]["recall"] == 1.0
+    assert ev["per_kind"]["error_burst"]["median_delay_windows"] <= 1
+    assert ev["false_positives"] == 0
+    stored = delta_io.read_anomalies(spark, settings)
+    assert len(stored) == result["anomalies"] == result["inserted"] > 0
+    assert set(stored.kind) == {"error_burst"}
+
+    # the same range again: nothing new
+    assert detect.run(_args(), settings) == 0
+    assert len(delta_io.read_anomalies(spark, settings)) == len(stored)
+
+
+def test_bad_arguments_are_clear_errors(settings: Settings, capsys, tmp_path):
+    assert detect.run(_args(start="yesterday-ish"), settings) == 2
+    assert "not a time: 'yesterday-ish'" in capsys.readouterr().err
+    assert detect.run(_args(labels=tmp_path / "none.jsonl"), settings) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two Delta appends, a history replay and two MERGEs: ~1-5 min here
+def test_stream_service_reads_only_new_windows(spark, settings: Settings, sim):
+    events, labels = sim
+    cut_ms = SIM_START_MS + BURST_AT_S * 1000
+    write_tables(spark, settings, events[events.ts < cut_ms])
+    service = DetectorService(spark, settings, threading.Event())
+    service.warm_up()
+    assert service.windows == BURST_AT_S // 10
+    assert service.poll_once() == 0  # no new version: nothing read
+    assert len(delta_io.read_anomalies(spark, settings)) == 0
+
+    write_tables(spark, settings, events[events.ts >= cut_ms])
+    inserted = service.poll_once()
+    assert service.windows == SIM_S // 10
+    stored = delta_io.read_anomalies(spark, settings)
+    assert inserted == len(stored) > 0
+    burst = labels[0]
+    first = stored[stored.kind == "error_burst"].window_start.min()
+    assert pd.Timestamp(first) <= pd.Timestamp(burst.start_ms, unit="ms").floor("10s") + \
+        pd.Timedelta(seconds=10)
+    service.heartbeat("running")
+    status = read_status(settings, "detector")
+    assert status.windows_processed == SIM_S // 10
+    assert status.anomalies_written == inserted
+
+
+def test_start_in_session_stops_on_event(spark, settings: Settings, capsys):
+    settings.detector.poll_interval_s = 0.2
+    stop = threading.Event()
+    thread = start_in_session(spark, settings, stop)
+    deadline = time.monotonic() + 30
+    while getattr(read_status(settings, "detector"), "state", None) != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # one anomalies writer per data dir: a second detector and a writing analyze are refused
+    second = start_in_session(spark, settings, threading.Event())
+    second.join(30)
+    assert not second.is_alive() and thread.is_alive()
+    assert "being written by another process" in second.service.last_error
+    assert detect.run(_args(), settings) == 2
+    assert "use --no-write" in capsys.readouterr().err
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert read_status(settings, "detector").state == "stopped"
