@@ -245,7 +245,6 @@ import importlib.metadata, importlib.resources, json, sysconfig
 import desktop_app, pipeline
 from desktop_app.resources import RESOURCE_FILES, resource_path, resource_root
 from PySide6.QtGui import QGuiApplication, QIcon, QImage
-from tests.helpers.ports import free_port
 app = QGuiApplication([])
 svg = importlib.resources.files("lakewatch_resources") / "lakewatch.svg"
 print(json.dumps({
