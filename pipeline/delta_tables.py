@@ -94,9 +94,18 @@ def delta_table_dirs(settings: Settings) -> dict[str, Path]:
     return found
 
 
+#: what :func:`_catalog_location` says of a name whose Delta directory no longer exists
+_GONE = "<gone>"
+
+
 def _catalog_location(spark: SparkSession, name: str) -> str | None:
-    if not spark.catalog.tableExists(name):
-        return None
+    try:
+        if not spark.catalog.tableExists(name):
+            return None
+    except Exception as exc:  # registered in this session, then its directory was deleted
+        if "DELTA_PATH_DOES_NOT_EXIST" in str(exc):
+            return _GONE
+        raise
     try:
         row = spark.sql(f"DESCRIBE DETAIL `{name}`").select("location").first()
     except Exception:  # a name that is not a Delta table (e.g. someone's temp view)
@@ -117,7 +126,7 @@ def register_tables(spark: SparkSession, settings: Settings) -> dict[str, str]:
     registered: dict[str, str] = {}
     for name, path in delta_table_dirs(settings).items():
         location = _catalog_location(spark, name)
-        if location is not None and location and _same_path(location, path):
+        if location is not None and location not in ("", _GONE) and _same_path(location, path):
             registered[name] = str(path)
             continue
         if location is not None:

@@ -53,6 +53,23 @@ def test_tables_created_with_contract_and_registered_by_name(spark, settings, tm
     assert file_stats(spark, b.table_path("logs"))["files"] >= 2
 
 
+
+def test_a_registered_table_whose_directory_is_gone_is_registered_again(spark, settings,
+                                                                         tmp_path):
+    """A data dir deleted while the session lives (a reset, a test, a bench) must not stop
+    the next processor or query in that session: its stale names are dropped, not read."""
+    import shutil
+
+    a = _settings_for(settings, tmp_path / "gone")
+    b = _settings_for(settings, tmp_path / "new")
+    ensure_tables(spark, a)
+    register_tables(spark, a)
+    shutil.rmtree(tmp_path / "gone")
+    ensure_tables(spark, b)
+    _append_rows(spark, b, 2)
+    assert set(register_tables(spark, b)) == {"logs", "logs_quarantine", "metrics"}
+    assert spark.sql("SELECT count(*) AS n FROM logs").first().n == 2
+
 def test_writer_lock_admits_one_writer(settings):
     first = WriterLock(settings)
     first.acquire()
