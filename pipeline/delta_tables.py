@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.schemas import (
     LOGS_DDL,
-    METRICS_DDL,
+    METRIC_PARTIALS_DDL,
     PIPELINE_TABLES,
     QUARANTINE_DDL,
     TABLE_LOGS,
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 PROCESSOR_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     TABLE_LOGS: (LOGS_DDL, ("date",)),
     TABLE_QUARANTINE: (QUARANTINE_DDL, ("date",)),
-    TABLE_METRICS: (METRICS_DDL, ()),
+    TABLE_METRICS: (METRIC_PARTIALS_DDL, ()),
 }
 #: Z-ORDER columns: what the app filters on (live table: time range, then source / level;
 #: charts and detector: window time, then source / endpoint). ``date`` is the partition.
@@ -140,7 +140,25 @@ def register_tables(spark: SparkSession, settings: Settings) -> dict[str, str]:
         resolved = str(path.resolve()).replace("'", "\\'")
         spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING delta LOCATION '{resolved}'")
         registered[name] = str(path)
+    if TABLE_METRICS in registered:
+        _register_metrics_views(spark)
     return registered
+
+
+def _register_metrics_views(spark: SparkSession) -> None:
+    """``metrics_10s`` ... ``metrics_1h``: the partials merged, as temp views of SQL text (so
+    each use re-reads the table). Skipped for a version-1 table (no histograms) until the
+    processor migrates it."""
+    from pipeline.schemas import WINDOW_SIZES, merged_metrics_view
+    from pipeline.transforms.metrics import merged_view_sql
+
+    if "latency_hist" not in spark.table(TABLE_METRICS).columns:
+        return
+    for size in WINDOW_SIZES:
+        view = merged_metrics_view(size)
+        if not spark.catalog.tableExists(view):
+            spark.sql(f"CREATE OR REPLACE TEMP VIEW `{view}` AS "
+                      f"{merged_view_sql(TABLE_METRICS, size)}")
 
 
 # -- writer lock -------------------------------------------------------------------------

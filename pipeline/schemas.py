@@ -36,11 +36,15 @@ class WindowSize:
         return frozenset({self.label, self.spark, self.pandas_freq, f"{self.seconds:g}s"})
 
 
-#: The window sizes the processor writes to ``metrics``, by label (the one definition).
+#: The window sizes of the merged metrics views, by label (the one definition). The processor
+#: writes ``PARTIAL_WINDOW`` partials; every size is a merge of them.
 WINDOW_SIZES: dict[str, WindowSize] = {
     "10s": WindowSize("10s", 10.0, "10 seconds", "10s"),
     "1m": WindowSize("1m", 60.0, "1 minute", "1min"),
+    "5m": WindowSize("5m", 300.0, "5 minutes", "5min"),
+    "1h": WindowSize("1h", 3600.0, "1 hour", "1h"),
 }
+PARTIAL_WINDOW = "10s"
 
 
 def window_size(text: str) -> WindowSize:
@@ -79,6 +83,39 @@ METRICS_DDL = ", ".join([
     "status_2xx BIGINT", "status_3xx BIGINT", "status_4xx BIGINT", "status_5xx BIGINT",
     "status_404 BIGINT",
 ])
+
+#: The ``metrics`` table itself: one row per (10 s window, source, endpoint, level) and
+#: micro-batch that touched it, plus what merging needs (see pipeline.transforms.metrics).
+METRIC_PARTIALS_DDL = ", ".join([
+    METRICS_DDL, "latency_hist ARRAY<STRUCT<b: INT, n: BIGINT>>", "watermark TIMESTAMP",
+    "batch_id BIGINT",
+])
+
+
+def merged_metrics_view(size: str) -> str:
+    """Name of the view that merges ``metrics`` partials into ``size`` windows."""
+    return f"{TABLE_METRICS}_{size}"
+
+
+def ddl_fields(ddl: str) -> list[tuple[str, str]]:
+    """``"a STRING, b ARRAY<STRUCT<x: INT, y: INT>>"`` -> ``[("a", "STRING"), ("b", ...)]``:
+    split at the top-level commas only."""
+    fields, depth, start = [], 0, 0
+    for i, ch in enumerate(ddl + ","):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, _, dtype = ddl[start:i].strip().partition(" ")
+            fields.append((name, dtype.strip()))
+            start = i + 1
+    return fields
+
+
+def column_names(ddl: str) -> list[str]:
+    return [name for name, _ in ddl_fields(ddl)]
+
 
 ANOMALIES_DDL = ", ".join([
     "anomaly_id STRING",  # deterministic: hash of (window_start, entity_type, entity, kind)

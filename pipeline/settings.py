@@ -11,6 +11,7 @@ nothing else reads the environment or a config file.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -115,10 +116,29 @@ class GeneratorSettings(_Section):
     labels: Path | None = None
 
 
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|"
+                       r"minutes?|h|hours?)\s*$", re.IGNORECASE)
+_UNIT_S = {"ms": 0.001, "mi": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def interval_seconds(text: str) -> float:
+    """``"30 seconds"`` / ``"2 min"`` / ``"500 ms"`` -> seconds; ValueError otherwise."""
+    match = _INTERVAL.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (say e.g. '30 seconds' or '1 minute')")
+    unit = match.group(2).lower()
+    key = "mi" if unit.startswith("milli") else unit[:2] if unit == "ms" else unit[0]
+    return float(match.group(1)) * _UNIT_S[key]
+
+
 class ProcessorSettings(_Section):
     trigger_interval: str = Field("2 seconds", min_length=1)
     max_offsets_per_trigger: int = Field(200_000, ge=1)
+    #: event-time lateness allowed before a metrics window is final (and repeats forgotten)
     watermark: str = Field("30 seconds", min_length=1)
+    fold_every_s: float = Field(
+        300.0, gt=0, description="stream mode: rewrite final windows' metrics partials as one "
+                                 "row per window every N s")
     max_message_bytes: int = Field(1_000_000, ge=1024)
     max_clock_skew_s: int = Field(7 * 24 * 3600, ge=1)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
@@ -129,6 +149,16 @@ class ProcessorSettings(_Section):
     )
     vacuum_retention_hours: float = Field(168.0, ge=0)
     status_interval_s: float = Field(2.0, gt=0)
+
+    @field_validator("watermark", "trigger_interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        interval_seconds(value)
+        return value
+
+    @property
+    def watermark_s(self) -> float:
+        return interval_seconds(self.watermark)
 
 
 class DetectorSettings(_Section):

@@ -97,7 +97,10 @@ class ProcessorStatus(Heartbeat):
     rows_logged_total: int | None = None
     rows_quarantined_total: int | None = None
     last_batch: dict[str, Any] = Field(default_factory=dict)
-    late_events: dict[str, int] = Field(default_factory=dict)
+    #: events kept in ``logs`` but too late for their (already final) metrics window
+    late_events: int = 0
+    #: what the last start migrated from an older layout (None: nothing)
+    migrated: str | None = None
     optimize: dict[str, Any] = Field(default_factory=dict)
     queries: dict[str, QueryProgress] = Field(default_factory=dict)
     #: the ingest query's last batch

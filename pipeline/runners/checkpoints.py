@@ -1,9 +1,11 @@
-"""The stream mode's queries and their checkpoints.
+"""The stream mode's query and its checkpoint.
 
-Each query has its checkpoint under ``settings.checkpoint_dir/<query>``, holding
+The query has its checkpoint under ``settings.checkpoint_dir/ingest``, holding
 ``lakewatch-query.json``: the query's fingerprint. Starting against a checkpoint written by a
 different query (other topic, sink, schema or query version) is refused with
-:class:`CheckpointMismatch`.
+:class:`CheckpointMismatch`; one written by the three-query layout of version 1 (``ingest``
+plus ``metrics_10s`` / ``metrics_1m`` reading ``logs`` again) is migrated by
+:mod:`pipeline.runners.migrate`, never mixed.
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ from typing import Any
 from pipeline.files import atomic_write
 from pipeline.schemas import (
     LOGS_DDL,
-    METRICS_DDL,
+    METRIC_PARTIALS_DDL,
     QUARANTINE_DDL,
     TABLE_LOGS,
     TABLE_METRICS,
     TABLE_QUARANTINE,
-    WINDOW_SIZES,
 )
 from pipeline.settings import ConfigError, Settings
 
 #: Bump when a transform change makes existing checkpoints meaningless.
-QUERY_VERSION = 1
+QUERY_VERSION = 2
 INGEST = "ingest"
-#: one metrics query per window size: query name -> ``WINDOW_SIZES`` label
-METRICS_QUERIES = {f"metrics_{label}": label for label in WINDOW_SIZES}
+#: the metrics queries of the version-1 layout (their checkpoints are migrated away)
+LEGACY_METRICS_QUERIES = ("metrics_10s", "metrics_1m")
 FINGERPRINT_FILE = "lakewatch-query.json"
 
 
@@ -38,26 +39,18 @@ class CheckpointMismatch(ConfigError):
     """A checkpoint was written by a different query than the one being started."""
 
 
-def query_fingerprint(settings: Settings, query: str) -> dict[str, Any]:
+def query_fingerprint(settings: Settings, query: str = INGEST) -> dict[str, Any]:
     """What must not change under an existing checkpoint (trigger, batch size and validation
     thresholds may: they change no state and no offsets)."""
-    if query == INGEST:
-        return {
-            "query": INGEST,
-            "query_version": QUERY_VERSION,
-            "source": f"kafka:{settings.kafka.topic}",
-            "sinks": [str(settings.table_path(TABLE_LOGS)),
-                      str(settings.table_path(TABLE_QUARANTINE))],
-            "schema": [LOGS_DDL, QUARANTINE_DDL],
-            "state": "dropDuplicatesWithinWatermark(dedup_key) on ingest_ts",
-        }
     return {
         "query": query,
         "query_version": QUERY_VERSION,
-        "source": f"delta:{settings.table_path(TABLE_LOGS)}",
-        "sinks": [str(settings.table_path(TABLE_METRICS))],
-        "schema": [METRICS_DDL],
-        "state": f"window({METRICS_QUERIES[query]}) by source, endpoint, level on ts",
+        "source": f"kafka:{settings.kafka.topic}",
+        "sinks": [str(settings.table_path(TABLE_LOGS)),
+                  str(settings.table_path(TABLE_QUARANTINE)),
+                  str(settings.table_path(TABLE_METRICS))],
+        "schema": [LOGS_DDL, QUARANTINE_DDL, METRIC_PARTIALS_DDL],
+        "state": "dropDuplicatesWithinWatermark(dedup_key) on ingest_ts",
     }
 
 
@@ -65,7 +58,20 @@ def checkpoint_path(settings: Settings, query: str) -> Path:
     return settings.checkpoint_dir / query
 
 
-def check_checkpoint(settings: Settings, query: str) -> str:
+def stored_fingerprint(settings: Settings, query: str = INGEST) -> dict[str, Any] | None:
+    meta_path = checkpoint_path(settings, query) / FINGERPRINT_FILE
+    return json.loads(meta_path.read_text()) if meta_path.is_file() else None
+
+
+def write_fingerprint(settings: Settings, app_id: str, query: str = INGEST) -> None:
+    cp = checkpoint_path(settings, query)
+    cp.mkdir(parents=True, exist_ok=True)
+    atomic_write(cp / FINGERPRINT_FILE, json.dumps(
+        {"fingerprint": query_fingerprint(settings, query), "app_id": app_id,
+         "created": time.time()}, indent=2))
+
+
+def check_checkpoint(settings: Settings, query: str = INGEST) -> str:
     """Verify (or create) the checkpoint's fingerprint; return the query's Delta txn app id.
 
     Raises CheckpointMismatch naming what changed and what to do.
@@ -87,8 +93,6 @@ def check_checkpoint(settings: Settings, query: str) -> str:
                 f"that checkpoint directory away to start this query from scratch."
             )
         return str(stored["app_id"])
-    cp.mkdir(parents=True, exist_ok=True)
     app_id = f"lakewatch-{query}-{uuid.uuid4()}"
-    atomic_write(meta_path, json.dumps({"fingerprint": wanted, "app_id": app_id,
-                                        "created": time.time()}, indent=2))
+    write_fingerprint(settings, app_id, query)
     return app_id

@@ -1,23 +1,35 @@
-"""The stream mode's queries: Kafka -> ``logs`` / ``logs_quarantine`` and ``logs`` -> ``metrics``.
+"""The stream job's one query: Kafka -> ``logs`` + ``logs_quarantine`` + ``metrics`` partials.
 
-- ``ingest``: Kafka -> :func:`~pipeline.transforms.parsing.parse_records` -> repeats dropped
-  (``dropDuplicatesWithinWatermark`` on arrival time) -> ``foreachBatch`` appending valid rows
-  to ``logs`` and rejected ones to ``logs_quarantine``. Both writes carry
-  ``txnAppId``/``txnVersion`` (app id stored in the checkpoint, version = batch id), so a batch
-  replayed after a crash is skipped by Delta where it had already committed: exactly once.
-- ``metrics_10s`` / ``metrics_1m``: ``logs`` as a Delta stream -> event-time watermark ->
-  :func:`~pipeline.transforms.metrics.window_metrics` -> Delta sink into ``metrics`` (append
-  mode: a window is written once, when the watermark passes its end; the Delta sink is
-  idempotent per batch). Events behind that watermark stay in ``logs`` and are counted in the
-  status as ``late_events``.
+Kafka -> :func:`~pipeline.transforms.parsing.parse_records` -> repeats dropped
+(``dropDuplicatesWithinWatermark`` on arrival time) -> ``foreachBatch``
+(:class:`IngestBatchWriter`), which caches the micro-batch once and from it appends valid rows
+to ``logs``, rejected ones to ``logs_quarantine`` and that batch's metrics partials
+(:func:`~pipeline.transforms.metrics.batch_partials`) to ``metrics`` - no second read of
+``logs``, and a 10 s window is in ``metrics`` one trigger after its events arrive (provisional
+until the event-time watermark passes its end). Every write carries ``txnAppId`` /
+``txnVersion`` (app id stored in the checkpoint, version = batch id), so a batch replayed
+after a crash is skipped by Delta wherever it had already committed: exactly once.
+
+The event-time watermark (newest event time minus ``processor.watermark``) lives in the
+partial rows themselves: on start it is read back from ``metrics``, so a replayed batch sees
+the same watermark it saw the first time. Events for a window already final are kept in
+``logs`` but not added to ``metrics``; the status counts them as ``late_events``.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING
 
-from pipeline.runners.checkpoints import INGEST, METRICS_QUERIES, checkpoint_path
-from pipeline.schemas import TABLE_LOGS, TABLE_METRICS, TABLE_QUARANTINE
+from pipeline.runners.checkpoints import INGEST, checkpoint_path
+from pipeline.schemas import (
+    PARTIAL_WINDOW,
+    TABLE_LOGS,
+    TABLE_METRICS,
+    TABLE_QUARANTINE,
+    WINDOW_SIZES,
+)
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,14 +56,35 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-class IngestBatchWriter:
-    """foreachBatch sink of the ingest query: one batch -> logs + quarantine, idempotently."""
+PARTIAL_US = int(WINDOW_SIZES[PARTIAL_WINDOW].seconds * 1_000_000)
+log = logging.getLogger(__name__)
 
-    def __init__(self, settings: Settings, app_id: str, stats: ProcessorStats) -> None:
+
+def read_watermark(spark: SparkSession, settings: Settings) -> int | None:
+    """The newest event-time watermark in ``metrics`` (epoch µs), None for an empty table."""
+    from pyspark.sql import functions as F
+
+    row = (spark.read.format("delta").load(str(settings.table_path(TABLE_METRICS)))
+           .agg(F.max(F.unix_micros("watermark")).alias("wm")).first())
+    return None if row is None or row["wm"] is None else int(row["wm"])
+
+
+class IngestBatchWriter:
+    """foreachBatch sink of the ingest query: one batch -> logs, quarantine and metrics
+    partials, each idempotently; folds old partials now and then (see :meth:`fold`)."""
+
+    def __init__(self, settings: Settings, app_id: str, stats: ProcessorStats,
+                 watermark_us: int | None = None) -> None:
         self.logs_path = str(settings.table_path(TABLE_LOGS))
         self.quarantine_path = str(settings.table_path(TABLE_QUARANTINE))
+        self.metrics_path = str(settings.table_path(TABLE_METRICS))
         self.app_id = app_id
         self.stats = stats
+        self.watermark_us = watermark_us
+        self.delay_us = int(settings.processor.watermark_s * 1_000_000)
+        self.fold_every_s = settings.processor.fold_every_s
+        self._last_fold = time.monotonic()
+        self._folded_to_us: int | None = None
 
     def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
         (df.write.format("delta").mode("append")
@@ -60,27 +93,81 @@ class IngestBatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
+        from pipeline.transforms.metrics import batch_partials
         from pipeline.transforms.parsing import quarantined, valid_logs
 
+        wm = self.watermark_us
+        ok = F.col("reason").isNull()
+        # a row is late when its 10 s window ended at or before the watermark: final already
+        window_end_us = (F.floor(F.unix_micros("ts") / PARTIAL_US) + 1) * PARTIAL_US
+        late = ok & (window_end_us <= F.lit(wm)) if wm is not None else F.lit(False)
         batch.persist()
         try:
-            counts = {
-                row["ok"]: row["n"]
-                for row in batch.groupBy(F.col("reason").isNull().alias("ok"))
-                .agg(F.count(F.lit(1)).alias("n")).collect()
-            }
-            n_ok, n_bad = counts.get(True, 0), counts.get(False, 0)
+            row = batch.agg(
+                F.count(F.when(ok, 1)).alias("ok"), F.count(F.when(~ok, 1)).alias("bad"),
+                F.count(F.when(late, 1)).alias("late"),
+                F.max(F.when(ok, F.unix_micros("ts"))).alias("max_ts"),
+            ).first()
+            n_ok, n_bad, n_late = int(row["ok"]), int(row["bad"]), int(row["late"])
             if n_ok:
                 self._append(valid_logs(batch), self.logs_path, batch_id)
             if n_bad:
                 self._append(quarantined(batch), self.quarantine_path, batch_id)
-            self.stats.batch_written(batch_id, n_ok, n_bad)
+            if n_ok > n_late:
+                new_wm = row["max_ts"] - self.delay_us
+                new_wm = new_wm if wm is None else max(wm, new_wm)
+                rows = valid_logs(batch.filter(~late))
+                self._append(batch_partials(rows, batch_id=batch_id, watermark_us=new_wm),
+                             self.metrics_path, batch_id)
+                self.watermark_us = new_wm
+            self.stats.batch_written(batch_id, n_ok, n_bad, n_late)
         finally:
             batch.unpersist()
+        self.maybe_fold(batch.sparkSession)
+
+    def maybe_fold(self, spark: SparkSession) -> None:
+        """Every ``processor.fold_every_s``: fold final windows' partials (one row each)."""
+        if self.watermark_us is None or time.monotonic() - self._last_fold < self.fold_every_s:
+            return
+        self._last_fold = time.monotonic()
+        try:
+            self._folded_to_us = fold(spark, self.metrics_path, self.watermark_us,
+                                      self._folded_to_us)
+        except Exception as exc:  # e.g. a concurrent OPTIMIZE: the next fold retries
+            log.warning("folding metrics partials failed (will retry): %s", exc)
+
+
+def fold(spark: SparkSession, metrics_path: str, watermark_us: int,
+         since_us: int | None) -> int:
+    """Rewrite the partials of final windows that started in ``[since, end)`` as one row per
+    window (``since`` None: the hour before ``end``); returns ``end``, the next ``since``.
+
+    The merged answers do not change, so a fold replayed after a crash changes nothing.
+    """
+    from pyspark.sql import functions as F
+
+    from pipeline.transforms.metrics import fold_partials
+
+    end_us = (watermark_us // PARTIAL_US) * PARTIAL_US - PARTIAL_US  # windows ended by then
+    start_us = since_us if since_us is not None else end_us - 3600 * 1_000_000
+    if end_us <= start_us:
+        return start_us
+    cond = (f"window_start >= timestamp_micros({start_us}) "
+            f"AND window_start < timestamp_micros({end_us})")
+    partials = spark.read.format("delta").load(metrics_path).where(cond)
+    stats = partials.agg(F.count(F.lit(1)).alias("rows"),
+                         F.countDistinct("window_start", "source", "endpoint", "level")
+                         .alias("windows")).first()
+    if stats["rows"] > stats["windows"]:
+        (fold_partials(partials).write.format("delta").mode("overwrite")
+         .option("replaceWhere", cond).save(metrics_path))
+        log.info("folded %d metrics partials into %d rows", stats["rows"], stats["windows"])
+    return end_us
 
 
 def start_ingest(spark: SparkSession, settings: Settings, app_id: str, stats: ProcessorStats,
                  available_now: bool = False) -> StreamingQuery:
+    """Start the one query; the metrics watermark is read back from ``metrics`` first."""
     from pipeline.transforms.parsing import drop_repeated_events, parse_records
 
     p = settings.processor
@@ -94,25 +181,11 @@ def start_ingest(spark: SparkSession, settings: Settings, app_id: str, stats: Pr
     writer = (
         deduped.writeStream.queryName(INGEST)
         .option("checkpointLocation", str(checkpoint_path(settings, INGEST)))
-        .foreachBatch(IngestBatchWriter(settings, app_id, stats))
+        .foreachBatch(IngestBatchWriter(settings, app_id, stats,
+                                        read_watermark(spark, settings)))
     )
     writer = _trigger(writer, p.trigger_interval, available_now)
     return writer.start()
-
-
-def start_metrics(spark: SparkSession, settings: Settings, query: str,
-                  available_now: bool = False) -> StreamingQuery:
-    from pipeline.transforms.metrics import window_metrics
-
-    p = settings.processor
-    logs = spark.readStream.format("delta").load(str(settings.table_path(TABLE_LOGS)))
-    metrics = window_metrics(logs.withWatermark("ts", p.watermark), METRICS_QUERIES[query])
-    writer = (
-        metrics.writeStream.queryName(query).format("delta").outputMode("append")
-        .option("checkpointLocation", str(checkpoint_path(settings, query)))
-    )
-    writer = _trigger(writer, p.trigger_interval, available_now)
-    return writer.start(str(settings.table_path(TABLE_METRICS)))
 
 
 def _trigger(writer, interval: str, available_now: bool):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.runners.checkpoints import INGEST, METRICS_QUERIES
+from pipeline.runners.checkpoints import INGEST
 from pipeline.schemas import TABLE_LOGS
 from pipeline.settings import Settings
 
@@ -34,15 +34,17 @@ class ProcessorStats:
         self.rows_quarantined = 0
         self.last_batch: dict[str, Any] = {}
         self.last_commit_ts: float | None = None
-        self.late_events: dict[str, int] = {q: 0 for q in METRICS_QUERIES}
+        self.late_events = 0
         self.progress: dict[str, dict[str, Any]] = {}
         self.optimize: dict[str, Any] = {}
 
-    def batch_written(self, batch_id: int, n_ok: int, n_bad: int) -> None:
+    def batch_written(self, batch_id: int, n_ok: int, n_bad: int, n_late: int = 0) -> None:
         with self.lock:
             self.rows_logged += n_ok
             self.rows_quarantined += n_bad
-            self.last_batch = {"batch_id": batch_id, "logged": n_ok, "quarantined": n_bad}
+            self.late_events += n_late
+            self.last_batch = {"batch_id": batch_id, "logged": n_ok, "quarantined": n_bad,
+                               "late": n_late}
             if n_ok or n_bad:
                 self.last_commit_ts = time.time()
 
@@ -50,9 +52,6 @@ class ProcessorStats:
         name = progress.get("name")
         with self.lock:
             self.progress[name] = progress
-            if name in self.late_events:
-                for op in progress.get("stateOperators") or []:
-                    self.late_events[name] += int(op.get("numRowsDroppedByWatermark") or 0)
 
 
 def make_listener(stats: ProcessorStats):
@@ -154,7 +153,7 @@ def status_fields(stats: ProcessorStats, settings: Settings,
             "rows_logged_total": stats.rows_logged,
             "rows_quarantined_total": stats.rows_quarantined,
             "last_batch": dict(stats.last_batch),
-            "late_events": dict(stats.late_events),
+            "late_events": stats.late_events,
             "optimize": dict(stats.optimize),
         }
     per_query = {}

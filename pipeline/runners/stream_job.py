@@ -1,9 +1,11 @@
-"""Stream mode of ``lakewatch process``: the three queries in one SparkSession, until stopped.
+"""Stream mode of ``lakewatch process``: the one-pass query in a SparkSession, until stopped.
 
-:class:`StreamRunner` checks the checkpoints (:mod:`~pipeline.runners.checkpoints`), starts
-``ingest``, ``metrics_10s`` and ``metrics_1m`` (:mod:`~pipeline.runners.ingest`), writes the
-status every ``processor.status_interval_s`` (:mod:`~pipeline.runners.progress`) and runs
-OPTIMIZE + VACUUM between batches when due or requested (``run_dir/optimize.request``, see
+:class:`StreamRunner` migrates a version-1 data dir (:mod:`~pipeline.runners.migrate`), checks
+the checkpoint (:mod:`~pipeline.runners.checkpoints`), starts ``ingest``, which writes
+``logs``, ``logs_quarantine`` and the ``metrics`` partials from each micro-batch
+(:mod:`~pipeline.runners.ingest`), writes the status every ``processor.status_interval_s``
+(:mod:`~pipeline.runners.progress`) and runs OPTIMIZE + VACUUM between batches when due or
+requested (``run_dir/optimize.request``, see
 :func:`pipeline.runners.batch_jobs.run_optimize`). Kafka data deleted by retention before it
 was processed stops the stream (``failOnDataLoss``), sets ``data_loss`` in the status and
 exits with code 3. :func:`run_stream` holds the writer lock, handles SIGTERM / SIGINT and may
@@ -28,8 +30,9 @@ from pipeline.delta_tables import (
     register_tables,
 )
 from pipeline.files import atomic_write
-from pipeline.runners.checkpoints import INGEST, METRICS_QUERIES, check_checkpoint
-from pipeline.runners.ingest import start_ingest, start_metrics
+from pipeline.runners.checkpoints import INGEST, check_checkpoint
+from pipeline.runners.ingest import start_ingest
+from pipeline.runners.migrate import migrate
 from pipeline.runners.progress import (
     ProcessorStats,
     concise_error,
@@ -55,7 +58,7 @@ OPTIMIZE_REQUEST = "optimize.request"
 
 
 class StreamRunner:
-    """Starts the three queries, writes the status, runs maintenance, stops on request."""
+    """Starts the query, writes the status, runs maintenance, stops on request."""
 
     def __init__(self, spark: SparkSession, settings: Settings, *, available_now: bool = False,
                  optimize_every_s: float | None = None,
@@ -72,29 +75,24 @@ class StreamRunner:
         self._listener = None
         self._maint_thread: threading.Thread | None = None
         self._last_optimize = time.monotonic()
+        self.migrated: str | None = None
 
     # lifecycle
-    def prepare(self) -> dict[str, str]:
-        """Tables, catalog names and checkpoint checks; returns query -> txn app id."""
+    def prepare(self) -> str:
+        """Tables, migration, catalog names and the checkpoint check; returns the txn app id."""
+        self.migrated = migrate(self.spark, self.settings)
         ensure_tables(self.spark, self.settings)
         register_tables(self.spark, self.settings)
-        return {q: check_checkpoint(self.settings, q) for q in (INGEST, *METRICS_QUERIES)}
+        return check_checkpoint(self.settings, INGEST)
 
     def start(self) -> None:
-        app_ids = self.prepare()
+        app_id = self.prepare()
         self._listener = make_listener(self.stats)
         self.spark.streams.addListener(self._listener)
         self.queries[INGEST] = start_ingest(
-            self.spark, self.settings, app_ids[INGEST], self.stats, self.available_now
+            self.spark, self.settings, app_id, self.stats, self.available_now
         )
-        if not self.available_now:
-            self._start_metrics()
         self.write_status("running")
-
-    def _start_metrics(self) -> None:
-        for name in METRICS_QUERIES:
-            self.queries[name] = start_metrics(self.spark, self.settings, name,
-                                               self.available_now)
 
     def run(self) -> int:
         """Start, monitor until stopped (or until caught up with available_now); exit code."""
@@ -106,9 +104,6 @@ class StreamRunner:
                     break
                 self._maybe_maintain()
                 if self.available_now and not any(q.isActive for q in self.queries.values()):
-                    if set(self.queries) == {INGEST}:
-                        self._start_metrics()
-                        continue
                     break
                 self.write_status("running")
                 self.stop_event.wait(interval)
@@ -137,9 +132,8 @@ class StreamRunner:
 
     def stop(self) -> None:
         self.write_status("stopping")
-        for name in (INGEST, *METRICS_QUERIES):
-            q = self.queries.get(name)
-            if q is not None and q.isActive:
+        for name, q in self.queries.items():
+            if q.isActive:
                 try:
                     q.stop()
                 except Exception as exc:  # report, keep stopping the others
@@ -158,7 +152,8 @@ class StreamRunner:
         except Exception as exc:  # status must never take the processor down
             fields = {"status_error": str(exc)}
         write_status(self.settings, COMPONENT, state=state, mode="stream",
-                     last_error=self.error, data_loss=self.data_loss, **fields)
+                     last_error=self.error, data_loss=self.data_loss, migrated=self.migrated,
+                     **fields)
 
     # maintenance inside the writer process
     def _maybe_maintain(self) -> None:

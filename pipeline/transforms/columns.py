@@ -6,25 +6,17 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from pipeline.schemas import LOGS_DDL, METRICS_DDL, QUARANTINE_DDL
-
-
-def ddl_columns(ddl: str) -> list[tuple[str, str]]:
-    """``"a STRING, b INT"`` -> ``[("a", "STRING"), ("b", "INT")]`` (flat schemas only)."""
-    out = []
-    for part in ddl.split(","):
-        name, _, dtype = part.strip().partition(" ")
-        out.append((name, dtype.strip()))
-    return out
+from pipeline.schemas import LOGS_DDL, METRIC_PARTIALS_DDL, METRICS_DDL, QUARANTINE_DDL, ddl_fields
 
 
 def schema_of(ddl: str) -> StructType:
     return StructType.fromDDL(ddl)
 
 
-LOGS_COLUMNS = ddl_columns(LOGS_DDL)
-QUARANTINE_COLUMNS = ddl_columns(QUARANTINE_DDL)
-METRICS_COLUMNS = ddl_columns(METRICS_DDL)
+LOGS_COLUMNS = ddl_fields(LOGS_DDL)
+QUARANTINE_COLUMNS = ddl_fields(QUARANTINE_DDL)
+METRICS_COLUMNS = ddl_fields(METRICS_DDL)
+METRIC_PARTIALS_COLUMNS = ddl_fields(METRIC_PARTIALS_DDL)
 
 
 def conform(df: DataFrame, columns: list[tuple[str, str]]) -> DataFrame:

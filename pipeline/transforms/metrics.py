@@ -1,33 +1,45 @@
-"""Tumbling-window request metrics per (source, endpoint, level): the ``metrics`` table.
+"""Request metrics per (window, source, endpoint, level), as mergeable partials.
+
+The ``metrics`` table holds **partials**: each micro-batch writes, for every 10 s window it
+touched, one row of that batch's counts and latency histogram (:func:`batch_partials`). A
+window therefore may have several rows; readers merge them (:func:`merge_partials`, or the
+``metrics_10s`` / ``metrics_1m`` / ``metrics_5m`` / ``metrics_1h`` views of
+:func:`merged_view_sql`): counts add, histograms merge. Coarser windows are merges of the same
+10 s partials, so every size agrees with every other and with ``logs``.
 
 Definitions (the detector and the desktop charts rely on them):
 
 - ``requests``: events in the window; ``errors``: events with ``status >= 500`` **or**
   ``level = 'ERROR'`` (an event that is both counts once); ``error_rate = errors / requests``.
-- ``latency_p50/p95/p99``: ``percentile_approx(latency_ms, p, PERCENTILE_ACCURACY)``. Spark's
-  Greenwald-Khanna sketch returns a value *from the data* whose rank differs from the exact
-  rank ``ceil(p * n)`` by at most ``n / PERCENTILE_ACCURACY``; with accuracy 10,000 that is
-  exact for groups of up to 10,000 latencies and within 0.01 % of the rank above. Events
-  without a latency (access-log lines) are ignored; a window with none has null percentiles.
+- ``latency_p50/p95/p99``: read from the merged log-bucket histogram ``latency_hist``
+  (:mod:`pipeline.latency_hist`): **within 1 % relative error** of the exact percentile (the
+  value of rank ``ceil(p * n)`` among the window's latencies), whatever the distribution and
+  however many partials were merged. Events without a latency are ignored; a window with none
+  has null percentiles. A partial row's own ``latency_p*`` describe that partial only.
 - ``bytes``: sum of response sizes (missing sizes count as 0).
 - ``status_2xx`` ... ``status_5xx``: events per status class; ``status_404``: not-found count.
-
-The window is on event time ``ts``. The runner puts a watermark on ``ts`` first, so in a stream
-each window is written once, when the watermark passes its end; events later than that are
-still in ``logs`` but not in ``metrics`` (the runner reports how many).
+- ``watermark`` (partials): the event-time watermark after the batch that wrote the row
+  (latest event time seen minus ``processor.watermark``). A window is **final** once its end
+  is at or before the table's newest watermark, **provisional** before that; events arriving
+  for a final window are not added (the processor counts them as ``late_events``).
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipeline.schemas import WINDOW_SIZES
-from pipeline.transforms.columns import METRICS_COLUMNS, conform
+from pipeline.latency_hist import GAMMA, LN_GAMMA, MIN_MS
+from pipeline.schemas import PARTIAL_WINDOW, WINDOW_SIZES
+from pipeline.transforms.columns import METRIC_PARTIALS_COLUMNS, METRICS_COLUMNS, conform
 
-PERCENTILE_ACCURACY = 10_000
 #: window_size label -> Spark window duration.
 WINDOWS: dict[str, str] = {label: size.spark for label, size in WINDOW_SIZES.items()}
+GROUP_KEYS = ("source", "endpoint", "level")
+COUNT_COLUMNS = ("requests", "errors", "bytes", "status_2xx", "status_3xx", "status_4xx",
+                 "status_5xx", "status_404")
+#: kept for the batch reports (``analytics_*``), which are not windowed
+PERCENTILE_ACCURACY = 10_000
 
 
 def is_error():
@@ -35,43 +47,159 @@ def is_error():
     return (F.col("status") >= 500) | (F.col("level") == "ERROR")
 
 
-def window_metrics(logs: DataFrame, window_size: str) -> DataFrame:
-    """``logs`` rows -> one ``metrics`` row per (window, source, endpoint, level).
+def latency_bucket() -> Column:
+    """``latency_ms`` -> its histogram bucket (null when the latency is)."""
+    return F.when(F.col("latency_ms").isNotNull(), F.expr(
+        f"CAST(floor(ln(greatest(latency_ms, {MIN_MS!r}D)) / {LN_GAMMA!r}D) AS INT)"))
 
-    ``window_size`` is a key of :data:`WINDOWS`. Works on batch and streaming frames (a stream
-    needs a watermark on ``ts``).
+
+def quantile_sql(hist: str, total: str, q: float) -> str:
+    """SQL: percentile ``q`` of a histogram column sorted by bucket (buckets may repeat).
+
+    Walks the cumulative count to the bucket holding rank ``ceil(q * total)`` and reports its
+    midpoint (see :mod:`pipeline.latency_hist`); null when ``total`` is 0.
     """
-    if window_size not in WINDOWS:
-        raise ValueError(f"window_size must be one of {sorted(WINDOWS)}, not {window_size!r}")
+    target = f"greatest(ceil({q!r}D * {total}), 1)"
+    return (
+        f"aggregate({hist}, named_struct('c', CAST(0 AS BIGINT), 'b', CAST(NULL AS INT)), "
+        f"(acc, x) -> named_struct('c', acc.c + x.n, 'b', "
+        f"IF(acc.b IS NULL AND acc.c + x.n >= {target}, x.b, acc.b)), "
+        f"acc -> IF(acc.b IS NULL, CAST(NULL AS DOUBLE), "
+        f"2D * power({GAMMA!r}D, acc.b + 1) / ({GAMMA!r}D + 1D)))"
+    )
+
+
+def _hist_total_sql(hist: str) -> str:
+    return f"aggregate({hist}, CAST(0 AS BIGINT), (a, x) -> a + x.n)"
+
+
+def _percentile_columns(hist: str) -> list[Column]:
+    total = _hist_total_sql(hist)
+    return [F.expr(quantile_sql(hist, total, q)).alias(name) for q, name in
+            ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99"))]
+
+
+def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None) -> DataFrame:
+    """Valid ``logs`` rows of one micro-batch -> its partial ``metrics`` rows (10 s windows).
+
+    ``watermark_us``: the event-time watermark after this batch (epoch microseconds), stored
+    in every row so readers can tell final windows from provisional ones.
+    """
+    status = F.col("status")
 
     def count_if(cond):
         return F.sum(F.when(cond, 1).otherwise(0)).cast("bigint")
 
-    status = F.col("status")
-    agg = logs.groupBy(
-        F.window("ts", WINDOWS[window_size]).alias("w"), "source", "endpoint", "level"
+    per_bucket = rows.groupBy(
+        F.window("ts", WINDOWS[PARTIAL_WINDOW]).alias("w"), *GROUP_KEYS,
+        latency_bucket().alias("b"),
     ).agg(
         F.count(F.lit(1)).alias("requests"),
         count_if(is_error()).alias("errors"),
-        F.percentile_approx(
-            "latency_ms", [0.5, 0.95, 0.99], PERCENTILE_ACCURACY
-        ).alias("p"),
-        F.coalesce(F.sum("bytes"), F.lit(0)).alias("bytes"),
+        F.coalesce(F.sum("bytes"), F.lit(0)).cast("bigint").alias("bytes"),
         count_if((status >= 200) & (status < 300)).alias("status_2xx"),
         count_if((status >= 300) & (status < 400)).alias("status_3xx"),
         count_if((status >= 400) & (status < 500)).alias("status_4xx"),
         count_if((status >= 500) & (status < 600)).alias("status_5xx"),
         count_if(status == 404).alias("status_404"),
     )
-    out = agg.select(
-        F.col("w.start").alias("window_start"),
-        F.col("w.end").alias("window_end"),
-        F.lit(window_size).alias("window_size"),
-        "source", "endpoint", "level", "requests", "errors",
-        (F.col("errors") / F.col("requests")).alias("error_rate"),
-        F.col("p")[0].alias("latency_p50"),
-        F.col("p")[1].alias("latency_p95"),
-        F.col("p")[2].alias("latency_p99"),
-        "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404",
+    per_window = per_bucket.groupBy("w", *GROUP_KEYS).agg(
+        *(F.sum(c).alias(c) for c in COUNT_COLUMNS),
+        F.array_sort(F.collect_list(F.when(
+            F.col("b").isNotNull(),
+            F.struct(F.col("b").alias("b"), F.col("requests").alias("n"))))).alias("latency_hist"),
     )
-    return conform(out, METRICS_COLUMNS)
+    watermark = (F.timestamp_micros(F.lit(watermark_us)) if watermark_us is not None
+                 else F.lit(None).cast("timestamp"))
+    out = per_window.select(
+        F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
+        F.lit(PARTIAL_WINDOW).alias("window_size"), *GROUP_KEYS, *COUNT_COLUMNS,
+        (F.col("errors") / F.col("requests")).alias("error_rate"),
+        *_percentile_columns("latency_hist"), "latency_hist",
+        watermark.alias("watermark"), F.lit(batch_id).cast("bigint").alias("batch_id"),
+    )
+    return conform(out, METRIC_PARTIALS_COLUMNS)
+
+
+def _window_start_sql(seconds: int) -> str:
+    if seconds == WINDOW_SIZES[PARTIAL_WINDOW].seconds:
+        return "window_start"
+    return f"timestamp_seconds(floor(unix_seconds(window_start) / {seconds}) * {seconds})"
+
+
+def _merge_parts(size: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """(window key SQL, aggregate SQL list, final select SQL list) of a merge to ``size``."""
+    if size not in WINDOW_SIZES:
+        raise ValueError(f"window_size must be one of {sorted(WINDOW_SIZES)}, not {size!r}")
+    seconds = int(WINDOW_SIZES[size].seconds)
+    aggs = [(c, f"sum({c})") for c in COUNT_COLUMNS] + [
+        ("latency_hist", "array_sort(flatten(collect_list(latency_hist)))"),
+    ]
+    total = _hist_total_sql("latency_hist")
+    select = [
+        "w AS window_start", f"w + make_interval(0, 0, 0, 0, 0, 0, {seconds}) AS window_end",
+        f"'{size}' AS window_size", *GROUP_KEYS, "requests", "errors",
+        "errors / requests AS error_rate",
+        *(f"{quantile_sql('latency_hist', total, q)} AS {name}" for q, name in
+          ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99"))),
+        "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404",
+        f"coalesce(w + make_interval(0, 0, 0, 0, 0, 0, {seconds}) > table_watermark, true) "
+        "AS provisional",
+    ]
+    return _window_start_sql(seconds), aggs, select
+
+
+def merge_partials(partials: DataFrame, size: str) -> DataFrame:
+    """Partial rows -> one row per (``size`` window, source, endpoint, level), with the
+    ``metrics`` contract's columns plus ``provisional`` (judged against the newest watermark
+    among ``partials``, so pass the whole table, or a time slice that reaches its end)."""
+    key, aggs, select = _merge_parts(size)
+    merged = partials.groupBy(F.expr(key).alias("w"), *GROUP_KEYS).agg(
+        *(F.expr(sql).alias(name) for name, sql in aggs))
+    table_watermark = partials.agg(F.max("watermark").alias("table_watermark"))
+    out = merged.crossJoin(table_watermark).selectExpr(*select)
+    return conform(out, [*METRICS_COLUMNS, ("provisional", "BOOLEAN")])
+
+
+def merged_view_sql(table: str, size: str) -> str:
+    """SQL text of the ``metrics_<size>`` view over the partials table ``table``: a user's
+    query over it is one plain ``SELECT`` (re-analysed at each use, so always current)."""
+    key, aggs, select = _merge_parts(size)
+    return (
+        f"SELECT {', '.join(select)} FROM ("
+        f"SELECT {key} AS w, {', '.join(GROUP_KEYS)}, "
+        f"{', '.join(f'{sql} AS {name}' for name, sql in aggs)} FROM {table} "
+        f"GROUP BY {key}, {', '.join(GROUP_KEYS)}) "
+        f"CROSS JOIN (SELECT max(watermark) AS table_watermark FROM {table})"
+    )
+
+
+def fold_partials(partials: DataFrame) -> DataFrame:
+    """Partials -> one partial per (10 s window, source, endpoint, level): the same merged
+    answers from fewer rows (buckets summed, newest watermark and batch id kept)."""
+    keys = ["window_start", "window_end", "window_size", *GROUP_KEYS]
+    counts = partials.groupBy(*keys).agg(
+        *(F.sum(c).alias(c) for c in COUNT_COLUMNS),
+        F.max("watermark").alias("watermark"), F.max("batch_id").alias("batch_id"),
+    )
+    buckets = (
+        partials.select(*keys, F.explode("latency_hist").alias("x"))
+        .groupBy(*keys, F.col("x.b").alias("b")).agg(F.sum("x.n").alias("n"))
+        .groupBy(*keys).agg(F.array_sort(F.collect_list(F.struct("b", "n"))).alias("hist"))
+    )
+    joined = counts.join(buckets, keys, "left").withColumn(
+        "latency_hist", F.coalesce("hist", F.array().cast("array<struct<b:int,n:bigint>>")))
+    out = joined.select(
+        *keys, *COUNT_COLUMNS, (F.col("errors") / F.col("requests")).alias("error_rate"),
+        *_percentile_columns("latency_hist"), "latency_hist", "watermark", "batch_id",
+    )
+    return conform(out, METRIC_PARTIALS_COLUMNS)
+
+
+def window_metrics(logs: DataFrame, window_size: str) -> DataFrame:
+    """``logs`` rows (batch) -> final ``metrics`` rows of one window size: what the stream's
+    partials merge to once every window is closed."""
+    if window_size not in WINDOWS:
+        raise ValueError(f"window_size must be one of {sorted(WINDOWS)}, not {window_size!r}")
+    merged = merge_partials(batch_partials(logs, batch_id=0, watermark_us=None), window_size)
+    return merged.drop("provisional")

@@ -13,12 +13,13 @@ from pyspark.sql import functions as F
 
 from pipeline.delta_tables import WriterLock, register_tables
 from pipeline.kafka_config import admin_config
+from pipeline.latency_hist import ALPHA
 from pipeline.runners.batch_jobs import run_optimize
 from pipeline.runners.checkpoints import INGEST, CheckpointMismatch, check_checkpoint
 from pipeline.runners.progress import kafka_lag, processed_offsets
 from pipeline.runners.stream_job import EXIT_DATA_LOSS, StreamRunner
 from pipeline.status import read_status
-from pipeline.transforms.metrics import PERCENTILE_ACCURACY
+from pipeline.transforms.metrics import merge_partials
 from tests.helpers.processor import (
     create_topic,
     end_offsets,
@@ -80,28 +81,23 @@ def test_events_land_exactly_once_with_exact_metrics(spark, proc_settings):
 
     max_ts_ms = max(e["ts"] for e in events)
     watermark_ms = max_ts_ms - WATERMARK_S * 1000
-    metrics = delta(spark, s, "metrics").collect()
-    assert metrics, "no window closed"
+    partials = delta(spark, s, "metrics")
+    assert partials.where("latency_hist IS NULL OR watermark IS NULL").count() == 0
     for size, size_s in (("10s", 10), ("1m", 60)):
         want = expected_metrics(events, size_s)
-        rows = {(r.window_start, r.source, r.endpoint, r.level): r for r in metrics
-                if r.window_size == size}
-        closed = {k for k in want
-                  if (k[0].timestamp() + size_s) * 1000 <= watermark_ms - 1000}
-        # every window the watermark closed is there, and nothing else
-        assert closed <= set(rows), size
-        assert set(rows) <= set(want), size
+        rows = {(r.window_start, r.source, r.endpoint, r.level): r
+                for r in merge_partials(partials, size).collect()}
+        # every window is there at once (provisional ones too), and nothing else
+        assert set(rows) == set(want), size
         for key, row in rows.items():
             w = want[key]
             got = {f: getattr(row, f) for f in w if f != "latencies"}
             assert got == {f: v for f, v in w.items() if f != "latencies"}, key
             assert row.window_end.timestamp() - row.window_start.timestamp() == size_s
-            n = len(w["latencies"])
-            tolerance = n // PERCENTILE_ACCURACY  # ranks; 0 = exact for n <= accuracy
+            assert row.provisional == (row.window_end.timestamp() * 1000 > watermark_ms), key
             for p, col in ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99")):
-                lo = exact_rank_value(w["latencies"], max(0.0, p - tolerance / n))
-                hi = exact_rank_value(w["latencies"], min(1.0, p + tolerance / n))
-                assert lo <= getattr(row, col) <= hi, (key, col)
+                exact = exact_rank_value(w["latencies"], p)
+                assert abs(getattr(row, col) - exact) <= ALPHA * exact, (key, col)
 
     st = read_status(s, "processor")
     assert st.state == "stopped" and st.rows_logged_total == 3000
