@@ -2,7 +2,8 @@
 
 Real parts only: the embedded broker, the real generator as its own process
 (``python -m pipeline.log_generator --rate R``, paced, seeded), and the real processor
-(``StreamRunner``: the ``logs`` and ``metrics`` queries, in this process's SparkSession).
+(``StreamRunner``: one query writing ``logs`` and ``metrics`` partials, in this process's
+SparkSession).
 
 1. Sustained throughput: for each rate of ``--rates`` the generator produces for
    ``--seconds`` while both queries run; the lag (topic high watermarks minus the end offsets
@@ -14,8 +15,9 @@ Real parts only: the embedded broker, the real generator as its own process
 2. Freshness at ``--fixed-rate``: produce -> row committed to ``logs`` (each row's ``ts``,
    which the paced generator sets to its produce time, against the commit time of the Delta
    version that added the row's file) and produce -> ``metrics`` 10 s window visible
-   (window end + watermark is the earliest it can be written), p50 / p99, medians of
-   ``--runs`` runs.
+   (provisional): per window, the commit of its last partial minus the window's end, i.e.
+   from the window's last possible produce until all of it is in Delta; p50 / p99, medians
+   of ``--runs`` runs.
 
 Baseline, same run, same broker: a plain confluent-kafka consumer reading the same topic
 (throughput ceiling of the machine's consume path) and produce -> consume latency of events
@@ -130,8 +132,10 @@ def _commit_times(table: Path) -> dict[str, int]:
 
 
 def freshness_ms(spark, settings) -> tuple[list[float], list[float]]:
-    """produce -> visible: per ``logs`` row (commit - ts) and per 10 s ``metrics`` row
-    (commit - window_end, i.e. from the window's last possible produce)."""
+    """produce -> visible: per ``logs`` row (commit - ts) and per 10 s window of ``metrics``
+    (commit of its last partial - window_end: from the window's last possible produce until
+    the last of it is in Delta). The freshness runs do not fold, so every partial's file is
+    the one its batch committed."""
     from pyspark.sql import functions as F
 
     out = []
@@ -139,11 +143,16 @@ def freshness_ms(spark, settings) -> tuple[list[float], list[float]]:
         path = settings.table_path(table)
         commits = _commit_times(path)
         df = spark.read.format("delta").load(str(path))
-        if table == "metrics":
-            df = df.where(F.col("window_size") == "10s")
         rows = df.select(F.col("_metadata.file_name").alias("f"),
                          (F.unix_micros(col) / 1000).alias("t")).collect()
-        out.append([commits[r.f] - r.t for r in rows if r.f in commits])
+        if table == "logs":
+            out.append([commits[r.f] - r.t for r in rows if r.f in commits])
+            continue
+        last: dict[float, float] = {}
+        for r in rows:
+            if r.f in commits:
+                last[r.t] = max(last.get(r.t, 0.0), commits[r.f])
+        out.append([c - t for t, c in last.items()])
     return out[0], out[1]
 
 
@@ -170,7 +179,7 @@ def lag_is_bounded(lags: list[int], rate: float, bound_s: float) -> bool:
 
 def run_stream(spark, settings, rate: float, seconds: float, seed: int,
                broker_pid: int) -> dict[str, object]:
-    """Both queries running while the generator produces; lag sampled every second.
+    """The stream job running while the generator produces; lag sampled every second.
 
     Lag = the topic's high watermarks now minus the end offsets of the last completed
     ingest batch (the query progress's own lag is as old as that batch's planning).
@@ -208,13 +217,6 @@ def run_stream(spark, settings, rate: float, seconds: float, seed: int,
     while time.monotonic() < drain_deadline and lag() > 0:  # the backlog lands
         time.sleep(1.0)
     drain_s = time.monotonic() - t1
-    # the metrics queries read logs: two more of their batches pick up the last ingest commit
-    def batch_id() -> int:
-        return int((runner.stats.progress.get("metrics_10s") or {}).get("batchId", -1))
-
-    target, deadline = batch_id() + 2, time.monotonic() + 120
-    while batch_id() < target and time.monotonic() < deadline:
-        time.sleep(0.5)
     runner.stop_event.set()
     t.join(120)
     return {"sent": sent, "achieved_rate": sent / max(elapsed, 1e-9), "lags": lags,
@@ -253,6 +255,7 @@ def main() -> int:
         "storage.data_dir": str(tmp / "data"), "broker.port": free_port(),
         "broker.controller_port": free_port(), "processor.trigger_interval": "1 second",
         "processor.watermark": "10 seconds", "processor.status_interval_s": 1.0,
+        "processor.fold_every_s": 1e9,
     })
     broker = EmbeddedBroker(base)
     broker_pid = broker.start()

@@ -149,6 +149,10 @@ class ProcessorSettings(_Section):
     )
     vacuum_retention_hours: float = Field(168.0, ge=0)
     status_interval_s: float = Field(2.0, gt=0)
+    #: the dedup state's store (read when a checkpoint is created; Spark keeps an existing
+    #: checkpoint's own): "rocksdb" with changelog checkpointing, or Spark's default
+    #: in-memory HDFS-backed store (bench/floor.py --state-store measures both)
+    state_store: Literal["hdfs", "rocksdb"] = "hdfs"
 
     @field_validator("watermark", "trigger_interval")
     @classmethod

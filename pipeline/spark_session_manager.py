@@ -56,6 +56,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "10000",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN -Djava.net.preferIPv4Stack=true",
     }
+    if settings.processor.state_store == "rocksdb":
+        conf["spark.sql.streaming.stateStore.providerClass"] = (
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        conf["spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"] = "true"
     if local:
         # Nothing listens beyond loopback; the UI (when on) is reachable only from this machine.
         conf["spark.driver.host"] = "127.0.0.1"

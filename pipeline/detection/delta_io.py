@@ -1,12 +1,16 @@
-"""Delta I/O of the detector: read new ``metrics`` windows and their ``logs``, MERGE anomalies.
+"""Delta I/O of the detector: read final ``metrics`` windows and their ``logs``, MERGE anomalies.
 
-Incremental reads: the processor appends each metrics window once, complete (append mode
-behind its watermark), so "new" means ``window_start`` after the last window the detector
-processed; the table's Delta version is checked first so an idle poll costs one metadata
-read. ``anomalies`` is written with MERGE on ``anomaly_id`` (insert when not matched), so
-re-running a window - after a restart, or an ``analyze`` over a range already streamed -
-adds nothing. Only the detector writes ``anomalies``; an flock on
-``run_dir/anomalies-writer.lock`` keeps a second detector on the same data dir out.
+``metrics`` holds partials (one row per micro-batch and 10 s window, see
+:mod:`pipeline.transforms.metrics`); :func:`read_metrics` merges them into windows of the
+detector's size and by default returns only **final** ones (ended at or before the table's
+watermark): a provisional window's counts can still grow, and the detector scores each window
+once. Final windows become final in window order and never change afterwards, so "new" means
+``window_start`` after the last window the detector processed; the table's Delta version is
+checked first so an idle poll costs one metadata read. ``anomalies`` is written with MERGE on
+``anomaly_id`` (insert when not matched), so re-running a window - after a restart, or an
+``analyze`` over a range already streamed - adds nothing. Only the detector writes
+``anomalies``; an flock on ``run_dir/anomalies-writer.lock`` keeps a second detector on the
+same data dir out.
 """
 
 from __future__ import annotations
@@ -20,11 +24,18 @@ import pandas as pd
 
 from pipeline.delta_tables import WriterLock, WriterLockBusy, is_delta_table
 from pipeline.detection.engine import ANOMALY_COLUMNS
-from pipeline.schemas import ANOMALIES_DDL, TABLE_ANOMALIES, TABLE_LOGS, TABLE_METRICS
+from pipeline.schemas import (
+    ANOMALIES_DDL,
+    TABLE_ANOMALIES,
+    TABLE_LOGS,
+    TABLE_METRICS,
+    ddl_fields,
+)
+from pipeline.schemas import window_size as size_of
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 METRIC_COLUMNS = (
     "window_start", "window_end", "window_size", "source", "endpoint", "level", "requests",
@@ -59,27 +70,82 @@ def _ts_literal(ts: pd.Timestamp | datetime) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _partials(spark: SparkSession, settings: Settings) -> DataFrame | None:
+    """The ``metrics`` partials (None when there is no table yet).
+
+    A version-1 table (complete windows, no histograms) is refused with a clear ValueError:
+    the processor migrates it when it starts.
+    """
+    path = settings.table_path(TABLE_METRICS)
+    if not is_delta_table(path):
+        return None
+    df = spark.read.format("delta").load(str(path))
+    if "watermark" not in df.columns:
+        raise ValueError(f"{path} is a version-1 metrics table: start the processor once "
+                         "(lakewatch process) to migrate it")
+    return df
+
+
+def _watermark_us(partials: DataFrame) -> int | None:
+    """The table's watermark (epoch µs; as a number, so no local-time conversion)."""
+    from pyspark.sql import functions as F
+
+    row = partials.agg(F.max(F.unix_micros("watermark")).alias("wm")).first()
+    return None if row is None or row["wm"] is None else int(row["wm"])
+
+
+def _where_start(df: DataFrame, after: pd.Timestamp | None, start: pd.Timestamp | None,
+                 end: pd.Timestamp | None) -> DataFrame:
+    """``window_start`` after ``after`` and in [start, end) (None: no bound)."""
+    from pyspark.sql import functions as F
+
+    def ts(value: pd.Timestamp) -> Column:
+        return F.lit(_ts_literal(value)).cast("timestamp")
+
+    col = F.col("window_start")
+    if after is not None:
+        df = df.where(col > ts(after))
+    if start is not None:
+        df = df.where(col >= ts(start))
+    if end is not None:
+        df = df.where(col < ts(end))
+    return df
+
+
 def read_metrics(spark: SparkSession, settings: Settings, window_size: str,
                  after: pd.Timestamp | None = None, start: pd.Timestamp | None = None,
-                 end: pd.Timestamp | None = None) -> pd.DataFrame:
-    """``metrics`` rows of one window size as pandas (naive UTC), optionally filtered.
+                 end: pd.Timestamp | None = None,
+                 include_provisional: bool = False) -> pd.DataFrame:
+    """Merged ``metrics`` windows of one size as pandas (naive UTC), optionally filtered.
 
     ``after``: window_start strictly after it (the incremental watermark);
-    ``start``/``end``: window_start in [start, end).
+    ``start``/``end``: window_start in [start, end). Final windows only unless
+    ``include_provisional``.
+
+    The watermark is read before the partials: a write in between can only make more windows
+    final, and a final window's partials no longer change, so no version pinning is needed.
     """
     from pyspark.sql import functions as F
 
-    path = settings.table_path(TABLE_METRICS)
-    if not is_delta_table(path):
+    from pipeline.transforms.metrics import merge_partials
+
+    size = size_of(window_size)
+    partials = _partials(spark, settings)
+    wm = None if partials is None or include_provisional else _watermark_us(partials)
+    if partials is None or (wm is None and not include_provisional):
         return pd.DataFrame(columns=list(METRIC_COLUMNS))
-    df = spark.read.format("delta").load(str(path)).where(F.col("window_size") == window_size)
-    if after is not None:
-        df = df.where(F.col("window_start") > F.lit(_ts_literal(after)).cast("timestamp"))
-    if start is not None:
-        df = df.where(F.col("window_start") >= F.lit(_ts_literal(start)).cast("timestamp"))
-    if end is not None:
-        df = df.where(F.col("window_start") < F.lit(_ts_literal(end)).cast("timestamp"))
-    return _to_pandas(df.select(*METRIC_COLUMNS))
+    # Conservative pre-filters on the partials' own window_start (they prune files): a merged
+    # window starting at W holds the partials starting in [W, W + size), all before its end.
+    span = pd.Timedelta(seconds=size.seconds)
+    partials = _where_start(partials, after, start,
+                            None if end is None else pd.Timestamp(end) + span)
+    if wm is not None:
+        partials = partials.where(F.col("window_start") < F.timestamp_micros(F.lit(wm)))
+    merged = _where_start(merge_partials(partials, size.label, watermark_us=wm), after, start,
+                          end)
+    if wm is not None:  # judged against the whole table's watermark, not the slice's
+        merged = merged.where(F.col("window_end") <= F.timestamp_micros(F.lit(wm)))
+    return _to_pandas(merged.select(*METRIC_COLUMNS))
 
 
 def read_logs(spark: SparkSession, settings: Settings, start: pd.Timestamp,
@@ -102,20 +168,28 @@ def read_logs(spark: SparkSession, settings: Settings, start: pd.Timestamp,
     return _to_pandas(df)
 
 
-def metrics_window_range(spark: SparkSession, settings: Settings,
-                         window_size: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """First and last window_start of the metrics table (None, None when empty)."""
+def metrics_window_range(
+        spark: SparkSession, settings: Settings, window_size: str,
+        include_provisional: bool = False) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last merged window_start of one size, final windows only unless
+    ``include_provisional`` ((None, None) when there is none)."""
     from pyspark.sql import functions as F
 
-    path = settings.table_path(TABLE_METRICS)
-    if not is_delta_table(path):
+    partials = _partials(spark, settings)
+    if partials is None:
         return None, None
-    row = (spark.read.format("delta").load(str(path))
-           .where(F.col("window_size") == window_size)
-           .agg(F.min("window_start").alias("lo"), F.max("window_start").alias("hi")).first())
+    size_us = int(size_of(window_size).seconds * 1_000_000)
+    start_us = F.unix_micros("window_start")
+    merged_start = start_us - F.pmod(start_us, F.lit(size_us))  # the merged window holding it
+    if not include_provisional:
+        wm = _watermark_us(partials)
+        if wm is None:
+            return None, None
+        partials = partials.where(merged_start + size_us <= F.lit(wm))
+    row = partials.agg(F.min(merged_start).alias("lo"), F.max(merged_start).alias("hi")).first()
     if row is None or row["lo"] is None:
         return None, None
-    return pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])
+    return pd.Timestamp(row["lo"], unit="us"), pd.Timestamp(row["hi"], unit="us")
 
 
 def ensure_anomalies_table(spark: SparkSession, settings: Settings) -> Path:
@@ -133,14 +207,17 @@ def ensure_anomalies_table(spark: SparkSession, settings: Settings) -> Path:
 def to_arrow(frame: pd.DataFrame, ddl: str):
     """pandas -> an Arrow table with a Spark DDL's columns and types.
 
-    TIMESTAMP columns (naive UTC in pandas) become UTC instants, as Spark stores them.
+    TIMESTAMP columns (naive UTC in pandas) become UTC instants, as Spark stores them;
+    ``latency_hist`` cells are lists of ``(b, n)`` pairs.
     """
     import pyarrow as pa
 
     types = {"STRING": pa.string(), "TIMESTAMP": pa.timestamp("us", tz="UTC"),
              "INT": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
-             "DATE": pa.date32(), "BINARY": pa.binary(), "BOOLEAN": pa.bool_()}
-    fields = [pa.field(name, types[t]) for name, t in (c.split() for c in ddl.split(", "))]
+             "DATE": pa.date32(), "BINARY": pa.binary(), "BOOLEAN": pa.bool_(),
+             "ARRAY<STRUCT<b: INT, n: BIGINT>>":  # metrics.latency_hist
+                 pa.list_(pa.struct([("b", pa.int32()), ("n", pa.int64())]))}
+    fields = [pa.field(name, types[t]) for name, t in ddl_fields(ddl)]
     arrays = []
     for f in fields:
         col = frame[f.name]

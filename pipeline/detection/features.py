@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.schemas import window_size
+from pipeline.latency_hist import histogram, quantiles
+from pipeline.schemas import (
+    METRIC_PARTIALS_DDL,
+    METRICS_DDL,
+    PARTIAL_WINDOW,
+    column_names,
+    window_size,
+)
 
 SERVICE_ENTITY = "all"
 ENTITY_TYPES = ("service", "source", "endpoint")
@@ -53,54 +60,94 @@ def window_label(window: str) -> str:
     return window_size(window).label
 
 
-def events_to_metrics(events: pd.DataFrame, window: str = "10s") -> pd.DataFrame:
-    """Test/bench aid: the processor's ``metrics`` rows computed in pandas from raw events.
-
-    Mirrors ``pipeline.schemas.METRICS_DDL``: tumbling event-time windows, grouped by
-    (window, source, endpoint, level); ``errors`` counts status >= 500 or level ERROR.
-    ``ts`` may be epoch milliseconds or datetimes. Percentiles are exact (inverted CDF), the
-    processor's ``percentile_approx`` is within its accuracy of these.
-    """
-    freq = window_freq(window)
-    label = window_label(window)
-    if events.empty:
-        return _empty_metrics()
+def _event_frame(events: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Raw events -> one row per event: its window, group keys, latency and count flags."""
     ev = events
     ts = ev["ts"]
     if not pd.api.types.is_datetime64_any_dtype(ts):
         ts = pd.to_datetime(ts.astype("int64"), unit="ms")
     ts = ts.dt.tz_localize(None) if getattr(ts.dt, "tz", None) is not None else ts
     status = ev["status"].astype("int64")
-    frame = pd.DataFrame({
-        "window_start": ts.dt.floor(freq),
+    return pd.DataFrame({
+        "ts": ts.to_numpy(),
+        "window_start": ts.dt.floor(freq).to_numpy(),
         "source": ev["source"].astype(str).to_numpy(),
         "endpoint": ev["endpoint"].astype(str).to_numpy(),
         "level": ev["level"].astype(str).to_numpy(),
         "latency_ms": ev["latency_ms"].astype(float).to_numpy(),
         "bytes": ev["bytes"].astype("int64").to_numpy() if "bytes" in ev else 0,
-        "err": ((status >= 500) | (ev["level"].astype(str) == "ERROR")).astype("int64"),
-        "s2": ((status >= 200) & (status < 300)).astype("int64"),
-        "s3": ((status >= 300) & (status < 400)).astype("int64"),
-        "s4": ((status >= 400) & (status < 500)).astype("int64"),
-        "s5": (status >= 500).astype("int64"),
-        "s404": (status == 404).astype("int64"),
+        "err": ((status >= 500) | (ev["level"].astype(str) == "ERROR")).astype("int64").to_numpy(),
+        "s2": ((status >= 200) & (status < 300)).astype("int64").to_numpy(),
+        "s3": ((status >= 300) & (status < 400)).astype("int64").to_numpy(),
+        "s4": ((status >= 400) & (status < 500)).astype("int64").to_numpy(),
+        "s5": (status >= 500).astype("int64").to_numpy(),
+        "s404": (status == 404).astype("int64").to_numpy(),
     })
-    keys = ["window_start", "source", "endpoint", "level"]
-    g = frame.groupby(keys, sort=True, observed=True)
-    out = g.agg(
-        requests=("err", "size"), errors=("err", "sum"), bytes=("bytes", "sum"),
-        status_2xx=("s2", "sum"), status_3xx=("s3", "sum"), status_4xx=("s4", "sum"),
-        status_5xx=("s5", "sum"), status_404=("s404", "sum"),
-    )
+
+
+_GROUP_KEYS = ["window_start", "source", "endpoint", "level"]
+_COUNTS = {
+    "requests": ("err", "size"), "errors": ("err", "sum"), "bytes": ("bytes", "sum"),
+    "status_2xx": ("s2", "sum"), "status_3xx": ("s3", "sum"), "status_4xx": ("s4", "sum"),
+    "status_5xx": ("s5", "sum"), "status_404": ("s404", "sum"),
+}
+
+
+def events_to_metrics(events: pd.DataFrame, window: str = "10s") -> pd.DataFrame:
+    """Test/bench aid: the merged ``metrics`` windows computed in pandas from raw events.
+
+    Mirrors ``pipeline.schemas.METRICS_DDL``: tumbling event-time windows, grouped by
+    (window, source, endpoint, level); ``errors`` counts status >= 500 or level ERROR.
+    ``ts`` may be epoch milliseconds or datetimes. Percentiles are exact (inverted CDF); the
+    merged windows' histogram percentiles are within 1 % of these.
+    """
+    freq = window_freq(window)
+    if events.empty:
+        return _empty_metrics()
+    frame = _event_frame(events, freq)
+    keys = _GROUP_KEYS
+    out = frame.groupby(keys, sort=True, observed=True).agg(**_COUNTS)
     for p, col in ((0.50, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99")):
         out[col] = rank_quantile(frame, keys, "latency_ms", p)
     out = out.reset_index()
     out["window_end"] = out["window_start"] + pd.Timedelta(freq)
-    out["window_size"] = label
+    out["window_size"] = window_label(window)
     out["error_rate"] = out["errors"] / out["requests"]
-    cols = ["window_start", "window_end", "window_size", "source", "endpoint", "level",
-            "requests", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99",
-            "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404"]
+    return out[column_names(METRICS_DDL)]
+
+
+def events_to_partials(events: pd.DataFrame, batch_size: int | None = None,
+                       delay_s: float = 30.0) -> pd.DataFrame:
+    """Test aid: the ``metrics`` partials (``METRIC_PARTIALS_DDL``) the processor writes.
+
+    Events arrive in row order, ``batch_size`` per micro-batch (None: one batch). Each batch
+    adds one row per 10 s window (and source, endpoint, level) it touched, with its
+    ``latency_hist`` (``(b, n)`` pairs), the watermark after it (newest event time so far
+    minus ``delay_s``, the ``processor.watermark``) and its ``batch_id``. Events of a window
+    already final when their batch arrives are late and left out, as the processor does.
+    """
+    cols = column_names(METRIC_PARTIALS_DDL)
+    if events.empty:
+        return pd.DataFrame(columns=cols)
+    freq = window_freq(PARTIAL_WINDOW)
+    frame = _event_frame(events, freq)
+    n = len(frame)
+    frame["batch_id"] = np.arange(n) // (batch_size or n)
+    newest = frame.groupby("batch_id")["ts"].max().cummax()
+    after = newest - pd.Timedelta(seconds=delay_s)
+    before = after.shift(1)  # the watermark each batch starts from (NaT: none yet)
+    frame["watermark"] = frame["batch_id"].map(after)
+    late = (frame["window_start"] + pd.Timedelta(freq)) <= frame["batch_id"].map(before)
+    frame = frame[~late.to_numpy()]
+    keys = ["batch_id", *_GROUP_KEYS]
+    g = frame.groupby(keys, sort=True, observed=True)
+    out = g.agg(**_COUNTS, watermark=("watermark", "first"),
+                latency_hist=("latency_ms", histogram)).reset_index()
+    pct = np.array([quantiles(h) for h in out["latency_hist"]]).reshape(len(out), 3)
+    out[["latency_p50", "latency_p95", "latency_p99"]] = pct
+    out["window_end"] = out["window_start"] + pd.Timedelta(freq)
+    out["window_size"] = PARTIAL_WINDOW
+    out["error_rate"] = out["errors"] / out["requests"]
     return out[cols]
 
 

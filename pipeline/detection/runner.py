@@ -131,7 +131,9 @@ def analyze(spark: SparkSession, settings: Settings, start: pd.Timestamp | None,
 
 # -- stream ------------------------------------------------------------------------------
 class DetectorService:
-    """Polls ``metrics`` for new windows, detects, MERGEs; heartbeats; retrains on schedule."""
+    """Polls ``metrics`` for newly final windows, detects, MERGEs; heartbeats; retrains on
+    schedule. A window becomes final about ``processor.watermark`` after its end; only then is
+    it scored, so its counts are complete (provisional windows are not read)."""
 
     def __init__(self, spark: SparkSession, settings: Settings,
                  stop_event: threading.Event) -> None:
@@ -157,7 +159,8 @@ class DetectorService:
         self.started = time.time()
 
     def warm_up(self) -> int:
-        """Replay the last ``history_hours`` of metrics (MERGE makes re-flagging a no-op)."""
+        """Replay the last ``history_hours`` of final windows (MERGE makes re-flagging a
+        no-op)."""
         _lo, hi = delta_io.metrics_window_range(self.spark, self.settings, self.window_size)
         if hi is None:
             return 0
@@ -168,7 +171,11 @@ class DetectorService:
                                                   start=start), logs_since=hi - learn)
 
     def poll_once(self) -> int:
-        """Process windows newer than the last one seen; returns anomalies inserted."""
+        """Process windows final since the last poll; returns anomalies inserted.
+
+        Windows become final in window order and never change afterwards, so the final ones
+        after the last window seen are exactly the new ones.
+        """
         path = self.settings.table_path(TABLE_METRICS)
         version = delta_io.table_version(self.spark, path)
         if version is None or version == self.last_version:

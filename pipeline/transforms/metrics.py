@@ -149,15 +149,22 @@ def _merge_parts(size: str) -> tuple[str, list[tuple[str, str]], list[str]]:
     return _window_start_sql(seconds), aggs, select
 
 
-def merge_partials(partials: DataFrame, size: str) -> DataFrame:
+def merge_partials(partials: DataFrame, size: str, watermark_us: int | None = None) -> DataFrame:
     """Partial rows -> one row per (``size`` window, source, endpoint, level), with the
-    ``metrics`` contract's columns plus ``provisional`` (judged against the newest watermark
-    among ``partials``, so pass the whole table, or a time slice that reaches its end)."""
+    ``metrics`` contract's columns plus ``provisional``.
+
+    ``provisional`` is judged against ``watermark_us`` (epoch µs) when given, else against the
+    newest watermark among ``partials`` (a second scan of them: pass the whole table, or a
+    time slice that reaches its end).
+    """
     key, aggs, select = _merge_parts(size)
     merged = partials.groupBy(F.expr(key).alias("w"), *GROUP_KEYS).agg(
         *(F.expr(sql).alias(name) for name, sql in aggs))
-    table_watermark = partials.agg(F.max("watermark").alias("table_watermark"))
-    out = merged.crossJoin(table_watermark).selectExpr(*select)
+    if watermark_us is not None:
+        out = merged.withColumn("table_watermark", F.timestamp_micros(F.lit(watermark_us)))
+    else:
+        out = merged.crossJoin(partials.agg(F.max("watermark").alias("table_watermark")))
+    out = out.selectExpr(*select)
     return conform(out, [*METRICS_COLUMNS, ("provisional", "BOOLEAN")])
 
 

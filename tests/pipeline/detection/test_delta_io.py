@@ -8,17 +8,19 @@ import json
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.commands import detect
 from pipeline.detection import delta_io
 from pipeline.detection.engine import Detector, DetectorConfig
-from pipeline.detection.features import events_to_metrics
+from pipeline.detection.features import events_to_metrics, events_to_partials
 from pipeline.detection.iforest import load_model
 from pipeline.detection.runner import DetectorService, model_path, start_in_session
 from pipeline.detection.simulate import SIM_START_MS, simulate_events
-from pipeline.schemas import ANOMALIES_DDL, LOGS_DDL, METRICS_DDL
+from pipeline.latency_hist import ALPHA
+from pipeline.schemas import ANOMALIES_DDL, LOGS_DDL, METRIC_PARTIALS_DDL, column_names
 from pipeline.settings import Settings
 from pipeline.sources.scenarios import Scenario
 from pipeline.status import read_status
@@ -37,7 +39,7 @@ def sim():
 
 def _logs_frame(events: pd.DataFrame) -> pd.DataFrame:
     ts = pd.to_datetime(events["ts"].astype("int64"), unit="ms")
-    cols = [c.split()[0] for c in LOGS_DDL.split(", ")]
+    cols = column_names(LOGS_DDL)
     out = pd.DataFrame({c: None for c in cols}, index=events.index)
     out["event_id"] = [f"e{i}" for i in range(len(events))]
     out["ts"] = ts
@@ -52,19 +54,30 @@ def _logs_frame(events: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-def write_tables(spark, settings: Settings, events: pd.DataFrame) -> None:
-    """Append events' metrics (pandas mirror) and logs rows to the contract Delta tables.
-
-    The tables are created by the processor's own ``ensure_tables`` (Spark); the rows are
-    appended with delta-rs, which is quick and needs no Python workers in the JVM.
-    """
+def write_partials(spark, settings: Settings, partials: pd.DataFrame) -> None:
+    """Append ``metrics`` partials with delta-rs (quick, no Python workers in the JVM) to the
+    table the processor's own ``ensure_tables`` (Spark) creates."""
     from deltalake import write_deltalake
 
     from pipeline.delta_tables import ensure_tables
 
     ensure_tables(spark, settings)
     write_deltalake(str(settings.table_path("metrics")),
-                    delta_io.to_arrow(events_to_metrics(events), METRICS_DDL), mode="append")
+                    delta_io.to_arrow(partials, METRIC_PARTIALS_DDL), mode="append")
+
+
+def write_tables(spark, settings: Settings, events: pd.DataFrame) -> None:
+    """Append events' metrics partials (pandas mirror, several per window) and logs rows.
+
+    The last batch's watermark is moved past the newest window, as if the stream had moved
+    on: every window written is final.
+    """
+    from deltalake import write_deltalake
+
+    partials = events_to_partials(events, batch_size=150)
+    last = partials["batch_id"] == partials["batch_id"].max()
+    partials.loc[last, "watermark"] = partials["window_end"].max()
+    write_partials(spark, settings, partials)
     write_deltalake(str(settings.table_path("logs")),
                     delta_io.to_arrow(_logs_frame(events), LOGS_DDL), mode="append")
 
@@ -74,6 +87,69 @@ def _args(**kw) -> argparse.Namespace:
             "no_model": False, "no_write": False, "seed": 0}
     base.update(kw)
     return argparse.Namespace(**base)
+
+
+T0 = pd.Timestamp("2026-01-01 10:00:00")
+TEN_S = pd.Timedelta(seconds=10)
+KEYS = ["window_start", "source", "endpoint", "level"]
+COUNTS = ["requests", "errors", "bytes", "status_2xx", "status_3xx", "status_4xx",
+          "status_5xx", "status_404"]
+
+
+def _assert_same_windows(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same windows, equal counts, percentiles within the histograms' 1 % of the exact."""
+    assert list(got.columns) == list(delta_io.METRIC_COLUMNS)
+    got, want = (f.assign(window_start=pd.to_datetime(f.window_start).astype("datetime64[ns]"))
+                 .set_index(KEYS).sort_index() for f in (got, want))
+    assert got.index.equals(want.index)
+    assert (got[COUNTS].astype("int64") == want[COUNTS].astype("int64")).all().all()
+    for col in ("latency_p50", "latency_p95", "latency_p99"):
+        assert (abs(got[col] - want[col]) <= ALPHA * want[col] + 1e-9).all(), col
+
+
+def test_read_metrics_merges_partials_into_final_windows(spark, settings: Settings):
+    rng = np.random.default_rng(7)
+    n = 1800  # 30 s of events: three 10 s windows of two sources
+    events = pd.DataFrame({
+        "ts": np.sort(rng.integers(0, 30_000, n)) + T0.value // 1_000_000,
+        "source": rng.choice(["web-01", "api-01"], n), "endpoint": "/a", "level": "INFO",
+        "status": rng.choice([200, 404, 503], n, p=[0.9, 0.05, 0.05]),
+        "latency_ms": rng.lognormal(3.0, 1.2, n), "bytes": rng.integers(0, 5000, n),
+    })
+    # watermark = newest event time: the third window (and the 1 m one) is provisional
+    partials = events_to_partials(events, batch_size=70, delay_s=0.0)
+    assert partials.groupby(KEYS).size().min() >= 2  # merging is exercised everywhere
+    write_partials(spark, settings, partials)
+    exact = events_to_metrics(events, "10s")
+    final = exact[exact.window_end <= T0 + 2 * TEN_S]
+
+    _assert_same_windows(delta_io.read_metrics(spark, settings, "10s"), final)
+    _assert_same_windows(
+        delta_io.read_metrics(spark, settings, "10s", include_provisional=True), exact)
+    assert delta_io.read_metrics(spark, settings, "1m").empty
+    _assert_same_windows(delta_io.read_metrics(spark, settings, "1m", include_provisional=True),
+                         events_to_metrics(events, "1m"))
+    # exact filters on the merged window_start, whatever the partials' own starts
+    _assert_same_windows(delta_io.read_metrics(spark, settings, "10s", after=T0),
+                         final[final.window_start > T0])
+    _assert_same_windows(delta_io.read_metrics(spark, settings, "1m", end=T0 + TEN_S,
+                                               include_provisional=True),
+                         events_to_metrics(events, "1m"))
+    assert delta_io.read_metrics(spark, settings, "1m", start=T0 + TEN_S,
+                                 include_provisional=True).empty
+    assert delta_io.metrics_window_range(spark, settings, "10s") == (T0, T0 + TEN_S)
+    assert delta_io.metrics_window_range(spark, settings, "10s", include_provisional=True) == (
+        T0, T0 + 2 * TEN_S)
+    assert delta_io.metrics_window_range(spark, settings, "1m") == (None, None)
+
+    # a later partial moves the table's watermark: windows outside the slice read become final
+    later = partials.tail(1).assign(
+        window_start=T0 + 30 * TEN_S, window_end=T0 + 31 * TEN_S,
+        watermark=T0 + 31 * TEN_S, batch_id=partials.batch_id.max() + 1)
+    write_partials(spark, settings, later)
+    _assert_same_windows(delta_io.read_metrics(spark, settings, "10s", end=T0 + 3 * TEN_S),
+                         exact)
+    assert delta_io.metrics_window_range(spark, settings, "1m") == (T0, T0)
 
 
 def test_merge_is_idempotent(spark, settings: Settings, sim):
@@ -89,7 +165,7 @@ def test_merge_is_idempotent(spark, settings: Settings, sim):
     assert sorted(back.anomaly_id) == sorted(anomalies.anomaly_id)
     assert back.anomaly_id.is_unique
     schema = spark.read.format("delta").load(str(settings.table_path("anomalies"))).schema
-    assert [f.name for f in schema] == [c.split()[0] for c in ANOMALIES_DDL.split(", ")]
+    assert [f.name for f in schema] == column_names(ANOMALIES_DDL)
     row = back.set_index("anomaly_id").loc[anomalies.anomaly_id.iloc[0]]
     assert row.kind == anomalies.kind.iloc[0]
     assert json.loads(row.features) == json.loads(anomalies.features.iloc[0])

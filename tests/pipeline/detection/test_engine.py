@@ -19,13 +19,15 @@ from pipeline.detection.features import (
     FEATURES,
     SERVICE_ENTITY,
     events_to_metrics,
+    events_to_partials,
     metrics_to_features,
 )
 from pipeline.detection.iforest import ModelVersionError, load_model, save_model
 from pipeline.detection.patterns import PatternDetector
 from pipeline.detection.pooling import LatencyPool
 from pipeline.detection.simulate import SIM_START_MS, simulate_events
-from pipeline.schemas import ANOMALY_KINDS, METRICS_DDL
+from pipeline.latency_hist import histogram
+from pipeline.schemas import ANOMALY_KINDS, METRIC_PARTIALS_DDL, METRICS_DDL, column_names
 from pipeline.sources.scenarios import INJECTABLE_KINDS, Scenario
 
 T0 = pd.Timestamp("2026-01-01 10:00:00")
@@ -49,8 +51,7 @@ def test_events_to_metrics_matches_the_metrics_contract():
         + [_ev(3, "api-01", "/b", 404, 2.0), _ev(12, "api-01", "/b", 302, 1.0)]
     )
     m = events_to_metrics(events, "10s")
-    ddl_cols = [c.split()[0] for c in METRICS_DDL.split(", ")]
-    assert list(m.columns) == ddl_cols
+    assert list(m.columns) == column_names(METRICS_DDL)
     assert len(m) == 4  # (w0,web,/a,INFO) (w0,web,/a,ERROR) (w0,api,/b,WARN) (w1,api,/b,INFO)
     info = m[(m.window_start == T0) & (m.level == "INFO")].iloc[0]
     assert (info.requests, info.errors, info.status_2xx) == (10, 0, 10)
@@ -66,6 +67,23 @@ def test_events_to_metrics_matches_the_metrics_contract():
     later = m[m.window_start == T0 + pd.Timedelta(seconds=10)]
     assert later[["source", "level", "requests", "status_3xx"]].values.tolist() == [
         ["api-01", "INFO", 1, 1]]
+
+
+def test_events_to_partials_mirror_the_processor_batches():
+    events = pd.DataFrame([_ev(i, "web-01", "/a", 200, float(i + 1)) for i in range(25)]
+                          + [_ev(3, "web-01", "/a", 200, 7.0)])  # arrives after 24 s: late
+    parts = events_to_partials(events, batch_size=4, delay_s=2.0)
+    assert list(parts.columns) == column_names(METRIC_PARTIALS_DDL)
+    assert parts.batch_id.tolist() == [0, 1, 2, 2, 3, 4, 5, 6]  # a row per batch and window
+    # the watermark after each batch: newest event so far minus the delay
+    assert parts.watermark.iloc[-1] == T0 + pd.Timedelta(seconds=22)
+    by_window = parts.groupby("window_start")
+    assert by_window.requests.sum().tolist() == [10, 10, 5]  # the late event left out
+    first = parts.iloc[0]
+    assert first.latency_hist == histogram([1.0, 2.0, 3.0, 4.0])
+    assert first.latency_p95 == pytest.approx(4.0, rel=0.01)
+    merged = events_to_metrics(events.iloc[:25]).set_index("window_start")
+    assert by_window.bytes.sum().tolist() == merged.bytes.tolist()
 
 
 def test_features_aggregate_per_entity_and_ignore_error_latency():
