@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import schemas
-from pipeline.settings import Settings
+from pipeline.settings import Settings, interval_seconds
 from pipeline.status import Heartbeat, ProcessorStatus
 
 #: one sample per second for a day (the dashboard's longest range)
@@ -32,12 +32,10 @@ def processor_lag(status: Heartbeat | None) -> int | None:
 
 def trigger_seconds(text: str) -> float:
     """'2 seconds' / '1 minute' -> seconds (best effort; 2.0 when unparsable)."""
-    number, _, unit = text.strip().partition(" ")
     try:
-        value = float(number)
+        return interval_seconds(text)
     except ValueError:
         return 2.0
-    return value * (60.0 if unit.startswith("min") else 1.0)
 
 
 def last_commit_ms(table_path: Path) -> int | None:

@@ -32,8 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def write_demo_data(data_dir: Path) -> None:
+    import numpy as np
     import pyarrow as pa
     from deltalake import write_deltalake
+
+    from pipeline import latency_hist
 
     ts = pa.timestamp("us", tz="UTC")
     rng = random.Random(7)
@@ -42,24 +45,31 @@ def write_demo_data(data_dir: Path) -> None:
     rows: dict[str, list] = {k: [] for k in (
         "window_start", "window_end", "window_size", "source", "endpoint", "level", "requests",
         "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99", "bytes",
-        "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404")}
+        "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404",
+        "latency_hist", "watermark", "batch_id")}
+    np_rng = np.random.default_rng(7)
     burst = range(60, 66)
     for source, scale in (("web-1", 1.0), ("web-2", 0.6)):
         for i in range(90):
             start = now - dt.timedelta(seconds=10 * (90 - i))
             req = int(scale * (900 + 250 * math.sin(i / 9) + rng.randint(-40, 40)))
             err = int(req * (0.18 if source == "web-2" and i in burst else 0.01))
-            p50 = 40 + 8 * math.sin(i / 7) + rng.random() * 3
+            median = 40 + 8 * math.sin(i / 7) + rng.random() * 3
+            hist = latency_hist.histogram(np_rng.lognormal(math.log(median), 0.55, req))
+            p50, p95, p99 = latency_hist.quantiles(hist)
             values = dict(window_start=start, window_end=start + dt.timedelta(seconds=10),
                           window_size="10s", source=source, endpoint="/api/items", level="INFO",
                           requests=req, errors=err, error_rate=err / req, latency_p50=p50,
-                          latency_p95=p50 * 2.4, latency_p99=p50 * 4.1, bytes=req * 900,
+                          latency_p95=p95, latency_p99=p99, bytes=req * 900,
+                          latency_hist=[{"b": b, "n": n} for b, n in hist],
+                          watermark=now - dt.timedelta(seconds=20), batch_id=i,
                           status_2xx=req - err - req // 20, status_3xx=req // 40,
                           status_4xx=req // 40, status_5xx=err, status_404=req // 80)
             for key, value in values.items():
                 rows[key].append(value)
-    table = pa.table({k: pa.array(v, ts) if k.startswith("window_") and k != "window_size"
-                      else pa.array(v) for k, v in rows.items()})
+    hist_type = pa.list_(pa.struct([("b", pa.int32()), ("n", pa.int64())]))
+    types = {"window_start": ts, "window_end": ts, "watermark": ts, "latency_hist": hist_type}
+    table = pa.table({k: pa.array(v, types.get(k)) for k, v in rows.items()})
     write_deltalake(data_dir / "delta" / "metrics", table, mode="overwrite")
     start = now - dt.timedelta(seconds=10 * 30)
     anomalies = pa.table({

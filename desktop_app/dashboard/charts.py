@@ -1,6 +1,8 @@
 """pyqtgraph live charts: throughput, error rate, latency p50/p95/p99, status classes and consumer
 lag over time, with a second selection drawn dashed for comparison and anomalies as shaded
-regions.
+regions. Provisional points (windows still open: the table's watermark has not passed their
+end, so late partials may still change them) end each curve as a lighter dotted tail with
+hollow symbols. Legends sit in each plot's title row, right-aligned, never over the data.
 
 Snapshots from the worker only mark the charts dirty; a GUI timer redraws at most every
 ``redraw_ms`` from preallocated numpy buffers, with peak downsampling and clip-to-view so a
@@ -13,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
 pg.setConfigOptions(antialias=False, useOpenGL=False)
@@ -37,6 +39,10 @@ PLOTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 }
 SCALE = {"error_rate": 100.0}
 _EMPTY = np.empty(0)
+PROVISIONAL_TIP = "provisional: window still open (late events may still change it)"
+_SYMBOL_SIZE = 5
+_HOLLOW = (0, 0, 0, 0)
+Tail = tuple[np.ndarray, np.ndarray, int, str]  # x, y, joining points, colour
 
 
 def tune_curve(curve: pg.PlotDataItem) -> None:
@@ -67,6 +73,63 @@ def moves_a_pixel(current: list[float], start: float, end: float, pixels: float)
     return abs(current[0] - start) >= per_pixel or abs(current[1] - end) >= per_pixel
 
 
+class ProvisionalTails(pg.GraphicsObject):
+    """The provisional tails of one plot's curves: a lighter dotted line from each curve's last
+    final point on, hollow circles on the provisional points.
+
+    One plain item per plot, painted directly: as pyqtgraph items (a curve and a scatter per
+    tail) the few points cost more than the 10,000-point curves, doubling a redraw.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tails: dict[tuple[str, str, int], Tail] = {}
+        self._bounds = QRectF()
+        self.setToolTip(PROVISIONAL_TIP)
+
+    def set_tails(self, tails: dict[tuple[str, str, int], Tail]) -> None:
+        if not tails and not self.tails:
+            return
+        self.prepareGeometryChange()
+        self.tails = tails
+        xs = [x for x, _, _, _ in tails.values()]
+        ys = [y[np.isfinite(y)] for _, y, _, _ in tails.values()]
+        if tails and any(len(y) for y in ys):
+            x, y = np.concatenate(xs), np.concatenate(ys)
+            self._bounds = QRectF(float(x.min()), float(y.min()), float(np.ptp(x)),
+                                  float(np.ptp(y)))
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        pad_x, pad_y = (self.pixelWidth() or 0.0) * 4, (self.pixelHeight() or 0.0) * 4
+        return self._bounds.adjusted(-pad_x, -pad_y, pad_x, pad_y)
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        to_device = painter.transform()  # data -> pixels: circles stay round and 5 px wide
+        smooth = painter.testRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.resetTransform()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        radius = _SYMBOL_SIZE / 2.0
+        for x, y, joined, color in self.tails.values():
+            finite = np.isfinite(y)
+            x, y = x[finite], y[finite]
+            joined = int(finite[:joined].sum())
+            points = [to_device.map(QPointF(a, b)) for a, b in zip(x.tolist(), y.tolist(),
+                                                                    strict=True)]
+            light = QColor(color)
+            light.setAlpha(150)
+            painter.setPen(pg.mkPen(light, width=1, style=Qt.PenStyle.DotLine))
+            painter.drawPolyline(points)
+            painter.setPen(pg.mkPen(color, width=1))
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)  # round, few points
+            for point in points[joined:]:
+                painter.drawEllipse(point, radius, radius)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
+        painter.setTransform(to_device)
+
+
 class Buffer:
     """A growable preallocated float array; ``view(n)`` is the first n values."""
 
@@ -95,15 +158,17 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
         self._pending: dict[str, Any] | None = None
         self._empty: dict[tuple[str, str, int], bool] = {}
         self.redraws = 0
+        self.tails: dict[str, ProvisionalTails] = {}
+        self.legends: dict[str, pg.LegendItem] = {}
+        self._colors: dict[tuple[str, str, int], str] = {}
         first = None
         for row, (name, (title, series)) in enumerate(PLOTS.items()):
-            plot = self.addPlot(row=row, col=0, title=title,
+            plot = self.addPlot(row=row, col=0,
                                 axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+            plot.setTitle(title, justify="left")
             plot.showGrid(x=False, y=False)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-            plot.addLegend(offset=(-10, 2), labelTextSize="8pt", colCount=len(series),
-                           verSpacing=-8)
             plot.getAxis("left").setWidth(56)  # aligned plots
             plot.getAxis("left").enableAutoSIPrefix(False)  # no label re-layout per redraw
             plot.disableAutoRange()  # ranges are set once per redraw, before the data
@@ -116,20 +181,45 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
                 plot.setXLink(first)
             self.plots[name] = plot
             self.regions[name] = []
+            legend = self._legend(plot, len(series) + (row == 0))
             for key, label, color in series:
                 for index in (0, 1) if name != "lag" else (0,):
                     # width-1 (cosmetic) pens: wider ones cost ~10x in the raster engine
-                    style = pg.mkPen(color, width=1,
-                                     style=pg.QtCore.Qt.PenStyle.SolidLine if index == 0
-                                     else pg.QtCore.Qt.PenStyle.DashLine)
-                    curve = plot.plot(pen=style, name=label if index == 0 else None)
+                    dash = (pg.QtCore.Qt.PenStyle.SolidLine if index == 0
+                            else pg.QtCore.Qt.PenStyle.DashLine)
+                    curve = plot.plot(pen=pg.mkPen(color, width=1, style=dash))
                     tune_curve(curve)
+                    if index == 0:
+                        legend.addItem(curve, label)
                     self.curves[(name, key, index)] = curve
                     self.buffers[(name, key, index)] = (Buffer(), Buffer())
+                    self._colors[(name, key, index)] = color
+            if name != "lag":
+                self.tails[name] = ProvisionalTails()
+                plot.addItem(self.tails[name])
+            if row == 0:  # one key for the style, shared by every plot
+                # (a point of data: the legend draws the symbol as its scatter last drew it)
+                sample = pg.PlotDataItem([0.0], [0.0], pen=pg.mkPen(
+                    "#9aa0a6", width=1, style=pg.QtCore.Qt.PenStyle.DotLine), symbol="o",
+                    symbolSize=_SYMBOL_SIZE, symbolBrush=_HOLLOW, symbolPen="#9aa0a6")
+                legend.addItem(sample, PROVISIONAL_TIP.split(" (")[0])
+                legend.setToolTip(PROVISIONAL_TIP)
+            self.legends[name] = legend
         self.timer = QTimer(self)
         self.timer.setInterval(redraw_ms)
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
+
+    @staticmethod
+    def _legend(plot: pg.PlotItem, entries: int) -> pg.LegendItem:
+        """A one-row legend in the plot's title row, right-aligned: inside the view box (the
+        pyqtgraph default) it covered the latest, most watched, part of the curves."""
+        legend = pg.LegendItem(offset=None, labelTextSize="8pt", colCount=entries,
+                               horSpacing=4, verSpacing=-8)
+        legend.layout.setContentsMargins(0, 0, 0, 0)  # fits the 30 px title row
+        legend.setParentItem(plot)
+        legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 1))
+        return legend
 
     # -- data --------------------------------------------------------------------------
     def set_snapshot(self, snapshot: dict[str, Any]) -> None:
@@ -142,11 +232,16 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
             return
         series = snapshot["series"]
         data: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
+        split: dict[tuple[str, str, int], int] = {}
         for (plot, key, index) in self.curves:
             if plot == "lag":
                 t, v = snapshot["lag"]
             elif index < len(series):
                 t, v = series[index]["t"], series[index][key]
+                provisional = series[index].get("provisional")
+                if provisional is not None and provisional.any():
+                    # provisional windows are the newest: the tail from the first of them
+                    split[(plot, key, index)] = int(np.argmax(provisional))
             else:
                 t = v = _EMPTY
             data[(plot, key, index)] = (t, v)
@@ -173,19 +268,41 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
                     plot.setYRange(*y_range, padding=0)
         for key, curve in self.curves.items():
             t, v = data[key]
-            if not len(t) and self._empty.get(key, False):
-                continue  # still empty: skip the setData cascade
-            xbuf, ybuf = self.buffers[key]
-            curve.setData(xbuf.fill(t), ybuf.fill(v, SCALE.get(key[0], 1.0)))
-            self._empty[key] = not len(t)
-            curve.setVisible(len(t) > 0 or key[2] == 0)
+            k = split.get(key, len(t))
+            if not k and self._empty.get(key, False):
+                pass  # still empty: skip the setData cascade
+            else:
+                xbuf, ybuf = self.buffers[key]
+                curve.setData(xbuf.fill(t[:k]), ybuf.fill(v[:k], SCALE.get(key[0], 1.0)))
+                self._empty[key] = not k
+            curve.setVisible(k > 0 or key[2] == 0)
+        tails: dict[str, dict[tuple[str, str, int], Tail]] = {name: {} for name in self.tails}
+        for key, k in split.items():
+            t, v = data[key]
+            begin = max(k - 1, 0)  # joined to the last final point, which gets no circle
+            tails[key[0]][key] = (t[begin:], v[begin:] * SCALE.get(key[0], 1.0), k - begin,
+                                  self._colors[key])
+        for name, item in self.tails.items():
+            item.set_tails(tails[name])
         self._draw_regions(snapshot.get("anomalies_in_range", []))
         self.redraws += 1
 
     def curve_data(self, plot: str, key: str, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """What a curve shows (as drawn: downsampled), final points then provisional ones."""
         x, y = self.curves[(plot, key, index)].getData()
-        empty = np.empty(0)
-        return (empty if x is None else x), (empty if y is None else y)
+        x = _EMPTY if x is None else x
+        y = _EMPTY if y is None else y
+        px, py = self.provisional_data(plot, key, index)
+        return np.concatenate([x, px]), np.concatenate([y, py])
+
+    def provisional_data(self, plot: str, key: str,
+                         index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The provisional points drawn for a curve (its tail without the joining point)."""
+        tail = self.tails[plot].tails.get((plot, key, index)) if plot in self.tails else None
+        if tail is None:
+            return _EMPTY, _EMPTY
+        x, y, joined, _color = tail
+        return x[joined:], y[joined:]
 
     def _draw_regions(self, anomalies: list[dict[str, Any]]) -> None:
         for name, plot in self.plots.items():
@@ -216,8 +333,9 @@ class ChartsPanel(pg.GraphicsLayoutWidget):
     def apply_theme(self, dark: bool) -> None:
         background, foreground = ("#1e1f22", "#c8ccd4") if dark else ("#ffffff", "#303030")
         self.setBackground(background)
-        for plot in self.plots.values():
+        for name, plot in self.plots.items():
             plot.setTitle(plot.titleLabel.text, color=foreground)
+            self.legends[name].setLabelTextColor(foreground)
             for axis in ("left", "bottom"):
                 item = plot.getAxis(axis)
                 item.setPen(foreground)

@@ -10,9 +10,10 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 TILES = (
-    ("events_per_s", "Events/s", "Requests per second over the last minute of windows"),
+    ("events_per_s", "Events/s", "Requests per second over the last minute of ended windows"),
     ("error_rate", "Error rate", "Share of requests with level ERROR or status >= 500"),
-    ("latency_p95", "p95 latency", "Request-weighted p95 latency over the last minute"),
+    ("latency_p95", "p95 latency",
+     "p95 latency of the last minute's requests (merged histograms: within 1 %)"),
     ("active_anomalies", "Active anomalies", "Anomalies whose window ended in the last 5 min"),
     ("lag", "Consumer lag", "Messages in Kafka not yet processed (processor heartbeat)"),
     ("rows_in_logs", "Rows in logs", "Rows in the Delta logs table (from Delta metadata)"),

@@ -1,11 +1,21 @@
 """The dashboard's in-memory copy of the Delta ``metrics`` and ``anomalies`` tables, kept up to
 date incrementally, and the aggregations the charts and metric grid draw.
 
-Pure pandas/numpy (no Qt): the dashboard worker calls it on its own thread.
+Pure numpy/pandas (no Qt): the dashboard worker calls it on its own thread.
 
-Aggregating a selection that spans several (source, endpoint, level) rows of one window sums
-the counts; latency percentiles are request-weighted means of the rows' percentiles (exact when
-the selection is one row per window, an approximation otherwise: percentiles don't add).
+``metrics`` holds 10 s *partials* (see :mod:`pipeline.transforms.metrics`): one row per
+(window, source, endpoint, level) and micro-batch. A chart point is the merge of every partial
+of its window (10 s, or 1 m / 5 m / 1 h by flooring ``window_start``) and selection: counts
+add, latency histograms merge exactly (:mod:`pipeline.latency_hist`, within 1 % of the exact
+percentile). Rows without a histogram (tables written before histograms existed) fall back to
+the request-weighted mean of their ``latency_p*``: percentiles don't add, so that is only an
+approximation. Only rows of the finest window size present are merged (10 s; tables of the
+old layout also hold 1 m rows, which would count twice). A point is *provisional* while its
+window ends after the table's watermark, or while no watermark is known.
+
+Rows are kept as flat numpy columns (strings as integer codes, histograms as one flattened
+``(b, n)`` pair array in row order), so a refresh over a day of partials is a few vectorised
+passes instead of pandas group-bys and Python objects per row.
 """
 
 from __future__ import annotations
@@ -19,19 +29,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from desktop_app.dashboard.delta_reader import Change, IncrementalDeltaReader
-from pipeline import schemas
+from pipeline import latency_hist, schemas
 
 #: how far back the dashboard can look (the longest selectable time range)
 HORIZON = dt.timedelta(hours=24)
-METRIC_COLUMNS = [c.split()[0] for c in schemas.METRICS_DDL.split(", ")]
-ANOMALY_COLUMNS = [c.split()[0] for c in schemas.ANOMALIES_DDL.split(", ")]
-COUNT_COLUMNS = ["requests", "errors", "bytes", "status_2xx", "status_3xx", "status_4xx",
-                 "status_5xx", "status_404"]
+METRIC_COLUMNS = schemas.column_names(schemas.METRIC_PARTIALS_DDL)
+ANOMALY_COLUMNS = schemas.column_names(schemas.ANOMALIES_DDL)
+COUNT_COLUMNS = ["requests", "errors", "status_2xx", "status_3xx", "status_4xx", "status_5xx"]
 LATENCY_COLUMNS = ["latency_p50", "latency_p95", "latency_p99"]
+QUANTILE_OF = dict(zip(LATENCY_COLUMNS, latency_hist.QUANTILES, strict=True))
+KEY_COLUMNS = ("source", "endpoint", "level")
 SERIES_KEYS = ["t", "requests", "throughput", "errors", "error_rate", *LATENCY_COLUMNS,
-               "status_2xx", "status_3xx", "status_4xx", "status_5xx"]
+               "status_2xx", "status_3xx", "status_4xx", "status_5xx", "provisional"]
+#: the most points a chart gets: ``pick_window_size`` takes the finest size within it
+MAX_POINTS = 400
+#: merge histograms through a dense (window x bucket) count array up to this many cells
+_DENSE_CELLS = 1 << 22
+_CHUNK_PAIRS = 1 << 21
+_CODED = ("window_size", *KEY_COLUMNS)
+_FLOATS = (*COUNT_COLUMNS, *LATENCY_COLUMNS)
+_SIZES = sorted(schemas.WINDOW_SIZES.values(), key=lambda size: size.seconds)
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,33 @@ def _to_ms(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         # truncate sub-millisecond parts (Spark writes microseconds)
         column = column.cast(pa.timestamp("ms", tz=column.type.tz), safe=False).cast(pa.int64())
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype="int64")
+
+
+def _to_ms_or_nan(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Like :func:`_to_ms`, as floats with NaN for nulls (the watermark may be unknown)."""
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.timestamp("ms", tz=column.type.tz), safe=False).cast(pa.int64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _numpy(column: pa.ChunkedArray | pa.Array, fill: float | None = None) -> np.ndarray:
+    """Arrow -> numpy, nulls replaced by ``fill`` (None: left to arrow, i.e. NaN)."""
+    if fill is not None and column.null_count:
+        column = column.fill_null(fill)
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _smallest_int(values: np.ndarray, signed_dtypes: tuple[type, ...]) -> np.ndarray:
+    """``values`` in the narrowest of ``signed_dtypes`` that holds them: a day of histogram
+    pairs is tens of millions of small numbers."""
+    if not values.size:
+        return values.astype(signed_dtypes[0])
+    low, high = values.min(), values.max()
+    for dtype in signed_dtypes:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return values.astype(dtype, copy=False)
+    return values
 
 
 def _frame(table: pa.Table, time_columns: list[str], wanted: list[str]) -> pd.DataFrame:
@@ -96,106 +143,331 @@ class _FileFrames:
         return self._frame
 
 
+class _Partials:
+    """All partial rows as concatenated numpy columns, plus their histograms' pairs.
+
+    ``rows`` holds, per row: ``window_start``/``window_end`` (epoch ms), ``watermark`` (ms,
+    NaN unknown), codes of the string columns (-1 null), the counts and ``latency_p*`` as
+    floats, ``has_hist`` (False: a row written without a histogram) and ``hist_len``. ``b`` and
+    ``n`` are every row's histogram pairs, concatenated in row order; ``hist_off`` (derived)
+    is where each row's pairs start. Files stay in arrival order so a removed file's rows and
+    pairs are one slice each.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {c: [] for c in _CODED}
+        self._codes: dict[str, dict[str, int]] = {c: {} for c in _CODED}
+        self.files: list[tuple[str, int, int]] = []  # (path, rows, pairs)
+        self.rows, self.b, self.n = self._convert(pa.table({}))
+        self.bucket_range: tuple[int, int] | None = None  # (lowest, highest) b held
+        self._derived: dict[str, object] = {}
+
+    def apply(self, change: Change) -> bool:
+        if change.empty:
+            return False
+        if change.reset:
+            self.files, self.rows = [], self._convert(pa.table({}))[0]
+            self.b, self.n = self.b[:0], self.n[:0]
+            self.bucket_range = None
+        elif change.removed & {path for path, _, _ in self.files}:
+            self._drop(change.removed)
+            self.bucket_range = (int(self.b.min()), int(self.b.max())) if len(self.b) else None
+        converted = [self._convert(table) for table in change.added.values()]
+        for _, b, _ in converted:  # kept up to date: a min/max over every pair costs ~20 ms
+            if len(b):
+                low, high = self.bucket_range or (int(b.min()), int(b.max()))
+                self.bucket_range = (min(low, int(b.min())), max(high, int(b.max())))
+        if converted:
+            self.rows = {k: np.concatenate([self.rows[k], *(c[0][k] for c in converted)])
+                         for k in self.rows}
+            self.b = np.concatenate([self.b, *(c[1] for c in converted)])
+            self.n = np.concatenate([self.n, *(c[2] for c in converted)])
+            self.files += [(path, len(c[0]["window_start"]), len(c[1]))
+                           for path, c in zip(change.added, converted, strict=True)]
+        self._derived.clear()
+        return True
+
+    @property
+    def size(self) -> int:
+        return len(self.rows["window_start"])
+
+    def _drop(self, removed: set[str]) -> None:
+        keep = np.array([path not in removed for path, _, _ in self.files], dtype=bool)
+        row_keep = np.repeat(keep, [rows for _, rows, _ in self.files])
+        pair_keep = np.repeat(keep, [pairs for _, _, pairs in self.files])
+        self.rows = {k: v[row_keep] for k, v in self.rows.items()}
+        self.b, self.n = self.b[pair_keep], self.n[pair_keep]
+        self.files = [f for f, k in zip(self.files, keep, strict=True) if k]
+
+    def lookup(self, column: str, value: str) -> int | None:
+        """The code of ``value`` in a string column, None if no row ever had it."""
+        return self._codes[column].get(value)
+
+    def code(self, column: str, value: str) -> int:
+        codes = self._codes[column]
+        if value not in codes:
+            codes[value] = len(codes)
+            self.names[column].append(value)
+        return codes[value]
+
+    def _convert(self, table: pa.Table) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """One file's arrow rows -> (row columns, bucket array, count array)."""
+        n_rows, names = table.num_rows, table.column_names
+        rows: dict[str, np.ndarray] = {}
+        for name in ("window_start", "window_end"):
+            rows[name] = (_to_ms(table.column(name)) if name in names
+                          else np.zeros(n_rows, np.int64))
+        rows["watermark"] = (_to_ms_or_nan(table.column("watermark")) if "watermark" in names
+                             else np.full(n_rows, np.nan))
+        for name in _CODED:
+            rows[name] = np.full(n_rows, -1, np.int32)
+            if name in names and n_rows:
+                encoded = pc.dictionary_encode(table.column(name).combine_chunks())
+                mapping = np.array([self.code(name, str(v)) for v in
+                                    encoded.dictionary.to_pylist()] or [-1], np.int32)
+                indices = _numpy(encoded.indices, -1)
+                rows[name] = np.where(indices >= 0, mapping[np.maximum(indices, 0)], -1)
+        for name in _FLOATS:
+            if name not in names:
+                rows[name] = np.full(n_rows, np.nan if name in LATENCY_COLUMNS else 0.0)
+                continue
+            fill = 0 if name in COUNT_COLUMNS else None
+            rows[name] = np.asarray(_numpy(table.column(name), fill), dtype=float)
+        if "latency_hist" in names:
+            hist = table.column("latency_hist")
+            rows["has_hist"] = np.asarray(hist.is_valid().to_numpy(zero_copy_only=False), bool)
+            rows["hist_len"] = np.asarray(_numpy(pc.list_value_length(hist), 0), np.int64)
+            flat = pc.list_flatten(hist)  # null lists skipped: pairs stay aligned with hist_len
+            b = _numpy(pc.struct_field(flat, "b"), 0)
+            n = _numpy(pc.struct_field(flat, "n"), 0)
+        else:
+            rows["has_hist"] = np.zeros(n_rows, bool)
+            rows["hist_len"] = np.zeros(n_rows, np.int64)
+            b = n = np.empty(0, np.int64)
+        return (rows, _smallest_int(np.asarray(b), (np.int16, np.int32, np.int64)),
+                _smallest_int(np.asarray(n), (np.uint8, np.uint16, np.uint32, np.int64)))
+
+    def derived(self, name: str):
+        """Values computed once per change of the rows."""
+        if name not in self._derived:
+            rows = self.rows
+            if name == "hist_off":
+                value = np.cumsum(rows["hist_len"]) - rows["hist_len"]
+            elif name == "watermark":
+                marks = rows["watermark"]
+                value = float(np.nanmax(marks)) if np.isfinite(marks).any() else None
+            elif name == "base":  # the finest window size present: merges start from it
+                present = {self.names["window_size"][c] for c in
+                           np.flatnonzero(np.bincount(rows["window_size"] + 1)[1:])}
+                value = next((s for s in _SIZES if s.label in present), None)
+            elif name == "base_mask":
+                base = self.derived("base")
+                value = (rows["window_size"] == self.lookup("window_size", base.label)
+                         if base is not None else np.ones(self.size, bool))
+            elif name == "present":
+                value = {c: [self.names[c][i] for i in
+                             np.flatnonzero(np.bincount(rows[c] + 1)[1:])] for c in KEY_COLUMNS}
+            else:
+                raise KeyError(name)
+            self._derived[name] = value
+        return self._derived[name]
+
+
 class MetricsStore:
-    """Delta ``metrics`` rows of the last 24 h, read incrementally."""
+    """Delta ``metrics`` partials of the last 24 h, read incrementally, merged on demand."""
 
     def __init__(self, table_path: Path) -> None:
         self.reader = IncrementalDeltaReader(table_path, METRIC_COLUMNS, "window_start")
-        self._files = _FileFrames(["window_start", "window_end"], METRIC_COLUMNS)
+        self.partials = _Partials()
 
     def refresh(self, now: dt.datetime | None = None) -> bool:
         now = now or dt.datetime.now(dt.UTC)
-        return self._files.apply(self.reader.poll(now - HORIZON))
+        return self.partials.apply(self.reader.poll(now - HORIZON))
 
     def frame(self) -> pd.DataFrame:
-        return self._files.frame()
+        """The rows as a DataFrame (strings decoded, histograms left out): for inspection and
+        tests; the charts work on the numpy columns."""
+        p = self.partials
+        data = dict(p.rows)
+        for name in _CODED:
+            labels = np.array([*p.names[name], None], dtype=object)
+            data[name] = labels[p.rows[name]]  # code -1 -> the trailing None
+        return pd.DataFrame(data)
+
+    @property
+    def watermark_ms(self) -> float | None:
+        """The table's watermark (newest of all rows'), None while unknown."""
+        return self.partials.derived("watermark")
 
     def choices(self) -> dict[str, list[str]]:
         """Distinct sources, endpoints and levels, for the filter boxes."""
-        df = self.frame()
-        return {c: sorted(str(v) for v in df[c].dropna().unique()) for c in
-                ("source", "endpoint", "level")}
+        return {c: sorted(v) for c, v in self.partials.derived("present").items()}
 
-    def window_sizes(self) -> list[str]:
-        return sorted(str(v) for v in self.frame()["window_size"].dropna().unique())
+    def pick_window_size(self, range_s: float) -> str:
+        """The finest window size that draws ``range_s`` in at most ``MAX_POINTS`` points (the
+        range box's 1 h gets 10 s, 6 h 1 m, 24 h 5 m), never finer than the table's rows: more
+        points than pixels would only cost merging time."""
+        base = self.partials.derived("base")
+        for size in _SIZES:
+            if range_s / size.seconds <= MAX_POINTS and (base is None
+                                                         or size.seconds >= base.seconds):
+                return size.label
+        return _SIZES[-1].label
 
-    def pick_window_size(self, range_s: float) -> str | None:
-        """The finest windows up to a 1-hour range, the coarsest beyond, when both exist."""
-        sizes = self.window_sizes()
-        if not sizes:
-            return None
-        by_length = sorted(schemas.WINDOW_SIZES.values(), key=lambda size: size.seconds)
-        preferred = (by_length[0] if range_s <= 3600 else by_length[-1]).label
-        return preferred if preferred in sizes else sizes[0]
+    def _size(self, window_size: str | None) -> schemas.WindowSize:
+        base = self.partials.derived("base") or schemas.WINDOW_SIZES[schemas.PARTIAL_WINDOW]
+        size = schemas.WINDOW_SIZES.get(window_size or "", base)
+        return size if size.seconds >= base.seconds else base
 
-    def select(self, selection: Selection, start_ms: int | None = None,
-               end_ms: int | None = None, window_size: str | None = None) -> pd.DataFrame:
-        df = self.frame()
-        mask = np.ones(len(df), dtype=bool)
-        if window_size is not None:
-            mask &= (df["window_size"] == window_size).to_numpy()
-        for column in ("source", "endpoint", "level"):
+    def _rows(self, selection: Selection) -> np.ndarray:
+        """Indices of the base-size rows in ``selection``."""
+        p = self.partials
+        mask = p.derived("base_mask")
+        for column in KEY_COLUMNS:
             value = getattr(selection, column)
             if value is not None:
-                mask &= (df[column] == value).to_numpy()
-        if start_ms is not None:
-            mask &= (df["window_start"] >= start_ms).to_numpy()
-        if end_ms is not None:
-            mask &= (df["window_start"] < end_ms).to_numpy()
-        return df[mask]
+                code = p.lookup(column, value)
+                if code is None:
+                    return np.empty(0, np.int64)
+                mask = mask & (p.rows[column] == code)
+        return np.flatnonzero(mask)
 
     def series(self, selection: Selection, start_ms: int | None = None,
                end_ms: int | None = None, window_size: str | None = None) -> dict[str, np.ndarray]:
-        """One point per window: time in seconds (window start), counts, rates, latencies."""
-        rows = self.select(selection, start_ms, end_ms, window_size)
-        if rows.empty:
-            return {k: np.empty(0) for k in SERIES_KEYS}
-        rows = rows.assign(**{f"_w_{c}": rows[c] * rows["requests"] for c in LATENCY_COLUMNS})
-        grouped = rows.groupby("window_start", sort=True)
-        sums = grouped[[*COUNT_COLUMNS, *(f"_w_{c}" for c in LATENCY_COLUMNS)]].sum(min_count=1)
-        size = schemas.WINDOW_SIZES.get(window_size or "")
-        seconds = size.seconds if size is not None else None
-        if seconds is None:
-            ends = grouped["window_end"].max()
-            seconds_arr = ((ends - sums.index) / 1000.0).to_numpy(dtype=float)
-        else:
-            seconds_arr = np.full(len(sums), seconds)
-        requests = sums["requests"].to_numpy(dtype=float)
-        errors = sums["errors"].to_numpy(dtype=float)
+        """One point per ``window_size`` window overlapping ``[start_ms, end_ms)``: its start in
+        seconds, counts, rates, merged latency percentiles and ``provisional``."""
+        size = self._size(window_size)
+        step = int(size.seconds * 1000)
+        rows = self._rows(selection)
+        w = self.partials.rows["window_start"][rows] // step * step  # epoch-aligned
+        keep = np.ones(len(rows), bool)
+        if start_ms is not None:
+            keep &= w + step > start_ms
+        if end_ms is not None:
+            keep &= w < end_ms
+        rows, w = rows[keep], w[keep]
+        if not len(rows):
+            return {k: np.empty(0, bool if k == "provisional" else float) for k in SERIES_KEYS}
+        w0 = int(w.min())
+        n_dense = int(w.max() - w0) // step + 1
+        if n_dense <= 4 * len(rows) + 1024:
+            groups = (w - w0) // step
+            starts = w0 + step * np.arange(n_dense, dtype=np.int64)
+        else:  # a few rows spread far apart: index the windows that exist
+            starts, groups = np.unique(w, return_inverse=True)
+        n_groups = len(starts)
+        sums = {c: np.bincount(groups, weights=self.partials.rows[c][rows], minlength=n_groups)
+                for c in COUNT_COLUMNS}
+        latencies = self._latencies(rows, groups, n_groups, LATENCY_COLUMNS)
+        present = np.bincount(groups, minlength=n_groups) > 0
+        requests, errors = sums["requests"][present], sums["errors"][present]
+        starts = starts[present]
+        mark = self.watermark_ms
         with np.errstate(invalid="ignore", divide="ignore"):
             out = {
-                "t": sums.index.to_numpy(dtype=float) / 1000.0,
+                "t": starts / 1000.0,
                 "requests": requests,
-                "throughput": requests / seconds_arr,
+                "throughput": requests / size.seconds,
                 "errors": errors,
                 "error_rate": np.where(requests > 0, errors / requests, 0.0),
             }
-            for c in LATENCY_COLUMNS:
-                out[c] = np.where(requests > 0, sums[f"_w_{c}"].to_numpy(dtype=float) / requests,
-                                  np.nan)
+        for j, c in enumerate(LATENCY_COLUMNS):
+            out[c] = latencies[present, j]
         for c in ("status_2xx", "status_3xx", "status_4xx", "status_5xx"):
-            out[c] = sums[c].to_numpy(dtype=float)
+            out[c] = sums[c][present]
+        out["provisional"] = (np.ones(len(starts), bool) if mark is None
+                              else starts + step > mark)
         return out
 
+    def _latencies(self, rows: np.ndarray, groups: np.ndarray, n_groups: int,
+                   columns: list[str]) -> np.ndarray:
+        """``(n_groups, len(columns))`` percentiles: merged histograms of the rows that have
+        one; where a group has none, the request-weighted mean of its rows' columns."""
+        p = self.partials
+        has = p.rows["has_hist"][rows]
+        out = self._merged(rows[has], groups[has], n_groups, [QUANTILE_OF[c] for c in columns])
+        if has.all():
+            return out
+        legacy, legacy_groups = rows[~has], groups[~has]
+        weights = p.rows["requests"][legacy]
+        for j, c in enumerate(columns):
+            values = p.rows[c][legacy]
+            ok = np.isfinite(values)
+            total = np.bincount(legacy_groups[ok], weights=weights[ok], minlength=n_groups)
+            weighted = np.bincount(legacy_groups[ok], weights=values[ok] * weights[ok],
+                                   minlength=n_groups)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(total > 0, weighted / total, np.nan)
+            out[:, j] = np.where(np.isnan(out[:, j]), mean, out[:, j])
+        return out
+
+    def _merged(self, rows: np.ndarray, groups: np.ndarray, n_groups: int,
+                qs: list[float]) -> np.ndarray:
+        """Percentiles ``qs`` of each group's merged histogram (NaN: no latency).
+
+        Equal (group, bucket) pairs are summed first into a dense count array, so
+        ``grouped_quantiles`` sorts only the distinct ones (a few hundred per window), not every
+        partial's pairs; rows go in chunks of about ``_CHUNK_PAIRS`` pairs to bound memory.
+        """
+        p = self.partials
+        low, high = p.bucket_range or (0, 0)
+        width = high - low + 1
+        dense = np.zeros(n_groups * width) if n_groups * width <= _DENSE_CELLS else None
+        parts = []
+        lens_all = p.rows["hist_len"][rows]
+        bounds = np.searchsorted(np.cumsum(lens_all), np.arange(
+            _CHUNK_PAIRS, int(lens_all.sum()), _CHUNK_PAIRS), side="right")
+        for chunk in np.split(np.arange(len(rows)), bounds):
+            lens = lens_all[chunk]
+            total = int(lens.sum())
+            if not total:
+                continue
+            first, last = rows[chunk[0]], rows[chunk[-1]]
+            start = int(p.derived("hist_off")[first])
+            if last - first == len(chunk) - 1:  # consecutive rows: their pairs are one slice
+                b, n = p.b[start:start + total], p.n[start:start + total]
+            else:  # each row's pairs are the slice hist_off[r]:hist_off[r] + len: gather
+                index = (np.repeat(p.derived("hist_off")[rows[chunk]] - (np.cumsum(lens) - lens),
+                                   lens) + np.arange(total))
+                b, n = p.b[index], p.n[index]
+            if dense is not None:
+                key = np.repeat(groups[chunk] * width - low, lens)
+                key += b
+                dense += np.bincount(key, weights=n, minlength=len(dense))
+            else:
+                parts.append((np.repeat(groups[chunk], lens), b.astype(np.int64),
+                              n.astype(np.int64)))
+        if dense is not None:
+            cells = np.flatnonzero(dense)
+            return latency_hist.grouped_quantiles(cells // width, cells % width + low,
+                                                  dense[cells].astype(np.int64), n_groups, qs)
+        if not parts:
+            return np.full((n_groups, len(qs)), np.nan)
+        return latency_hist.grouped_quantiles(*(np.concatenate(a) for a in zip(*parts,
+                                                                                strict=True)),
+                                              n_groups, qs)
+
     def grid(self, selection: Selection, now_ms: int, span_s: float = 60.0) -> dict[str, float]:
-        """Headline numbers over the last ``span_s`` seconds of complete windows."""
-        window_size = self.pick_window_size(span_s)
-        latest = self.select(selection, window_size=window_size)
-        if latest.empty:
+        """Headline numbers over the last ``span_s`` seconds of windows that have ended (the
+        newest, still filling on the clock, would read low); p95 from the merged histograms."""
+        rows = self._rows(selection)
+        if not len(rows):
             return {"events_per_s": 0.0, "error_rate": 0.0, "latency_p95": float("nan")}
-        last_end = int(latest["window_end"].max())
-        recent = latest[latest["window_end"] > last_end - span_s * 1000]
-        series = self.series(selection, int(recent["window_start"].min()), None, window_size)
-        seconds = (last_end - int(recent["window_start"].min())) / 1000.0
-        requests = float(series["requests"].sum())
-        errors = float(series["errors"].sum())
-        weights = series["requests"]
-        p95 = (float(np.nansum(series["latency_p95"] * weights) / weights.sum())
-               if weights.sum() else float("nan"))
+        data = self.partials.rows
+        ends = data["window_end"][rows]
+        ended = ends <= now_ms
+        if ended.any():
+            rows, ends = rows[ended], ends[ended]
+        last_end = int(ends.max())
+        recent = rows[ends > last_end - span_s * 1000]
+        seconds = (last_end - int(data["window_start"][recent].min())) / 1000.0
+        requests = float(data["requests"][recent].sum())
+        errors = float(data["errors"][recent].sum())
+        p95 = self._latencies(recent, np.zeros(len(recent), np.int64), 1, ["latency_p95"])
         return {
             "events_per_s": requests / seconds if seconds > 0 else 0.0,
             "error_rate": errors / requests if requests else 0.0,
-            "latency_p95": p95,
+            "latency_p95": float(p95[0, 0]),
             "last_window_end_ms": float(last_end),
             "age_s": max(0.0, (now_ms - last_end) / 1000.0),
         }

@@ -31,6 +31,18 @@ RANGES = (("5 min", 300), ("15 min", 900), ("1 h", 3600), ("6 h", 6 * 3600), ("2
 FIELDS = ("source", "endpoint", "level")
 
 
+def status_windows(snapshot: dict[str, Any]) -> str:
+    """'90 windows of 10s, 3 provisional': how many points are drawn and how many may still
+    change (their window ends after the table's watermark)."""
+    series = snapshot["series"][0] if snapshot["series"] else {}
+    points = len(series.get("t", ()))
+    if not points:
+        return "no data"
+    provisional = int(series["provisional"].sum()) if "provisional" in series else 0
+    text = f"{points} windows of {snapshot['window_size']}"
+    return f"{text}, {provisional} provisional" if provisional else text
+
+
 class SelectionBar(QWidget):
     """Three combo boxes choosing source, endpoint and level (or all)."""
 
@@ -171,10 +183,8 @@ class DashboardWidget(QWidget):
         self.bar_b.set_choices(snapshot["choices"])
         self.grid.update_from(snapshot)
         self.charts.set_snapshot(snapshot)
-        points = len(snapshot["series"][0]["t"]) if snapshot["series"] else 0
-        self.status.setText(
-            f"{points} windows ({snapshot['window_size'] or 'no data'}) · "
-            f"refresh {snapshot['compute_ms']:.0f} ms · {snapshot['rows_read']} metric rows read")
+        self.status.setText(f"{status_windows(snapshot)} · refresh {snapshot['compute_ms']:.0f} ms"
+                            f" · {snapshot['rows_read']} metric rows read")
         self.snapshotReady.emit(snapshot)
         if self._again:
             self._again = False

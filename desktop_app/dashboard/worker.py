@@ -112,6 +112,7 @@ class DashboardWorker(QObject):
             "start_ms": start_ms,
             "end_ms": end_ms,
             "window_size": window,
+            "watermark_ms": self.metrics.watermark_ms,
             "series": series,
             "grid": [self.metrics.grid(sel, now_ms) for sel in request.selections],
             "lag": (lag_t, lag_v),

@@ -93,6 +93,7 @@ class IngestBatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
+        from pipeline.transforms.columns import LOGS_COLUMNS
         from pipeline.transforms.metrics import batch_partials
         from pipeline.transforms.parsing import quarantined, valid_logs
 
@@ -101,6 +102,12 @@ class IngestBatchWriter:
         # a row is late when its 10 s window ended at or before the watermark: final already
         window_end_us = (F.floor(F.unix_micros("ts") / PARTIAL_US) + 1) * PARTIAL_US
         late = ok & (window_end_us <= F.lit(wm)) if wm is not None else F.lit(False)
+        t0 = time.perf_counter()
+        phases: dict[str, float] = {}
+        # cache only what the writes read: the logs columns, the reason and, for rejected rows
+        # only, the raw body (the parser's helper columns would double the cache)
+        batch = batch.select(*(c for c, _ in LOGS_COLUMNS), "reason",
+                             F.when(F.col("reason").isNotNull(), F.col("raw")).alias("raw"))
         batch.persist()
         try:
             row = batch.agg(
@@ -109,10 +116,12 @@ class IngestBatchWriter:
                 F.max(F.when(ok, F.unix_micros("ts"))).alias("max_ts"),
             ).first()
             n_ok, n_bad, n_late = int(row["ok"]), int(row["bad"]), int(row["late"])
+            phases["read"] = time.perf_counter() - t0
             if n_ok:
                 self._append(valid_logs(batch), self.logs_path, batch_id)
             if n_bad:
                 self._append(quarantined(batch), self.quarantine_path, batch_id)
+            phases["logs"] = time.perf_counter() - t0 - phases["read"]
             if n_ok > n_late:
                 new_wm = row["max_ts"] - self.delay_us
                 new_wm = new_wm if wm is None else max(wm, new_wm)
@@ -120,7 +129,10 @@ class IngestBatchWriter:
                 self._append(batch_partials(rows, batch_id=batch_id, watermark_us=new_wm),
                              self.metrics_path, batch_id)
                 self.watermark_us = new_wm
-            self.stats.batch_written(batch_id, n_ok, n_bad, n_late)
+            phases["metrics"] = time.perf_counter() - t0 - phases["read"] - phases["logs"]
+            self.stats.batch_written(batch_id, n_ok, n_bad, n_late,
+                                     {k: round(v, 3) for k, v in phases.items()})
+            log.debug("batch %d: %d rows, phases %s", batch_id, n_ok + n_bad, phases)
         finally:
             batch.unpersist()
         self.maybe_fold(batch.sparkSession)

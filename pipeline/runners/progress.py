@@ -38,13 +38,15 @@ class ProcessorStats:
         self.progress: dict[str, dict[str, Any]] = {}
         self.optimize: dict[str, Any] = {}
 
-    def batch_written(self, batch_id: int, n_ok: int, n_bad: int, n_late: int = 0) -> None:
+    def batch_written(self, batch_id: int, n_ok: int, n_bad: int, n_late: int = 0,
+                      seconds: dict[str, float] | None = None) -> None:
+        """``seconds``: where the batch's time went (read + parse + dedup, logs, metrics)."""
         with self.lock:
             self.rows_logged += n_ok
             self.rows_quarantined += n_bad
             self.late_events += n_late
             self.last_batch = {"batch_id": batch_id, "logged": n_ok, "quarantined": n_bad,
-                               "late": n_late}
+                               "late": n_late, "seconds": seconds or {}}
             if n_ok or n_bad:
                 self.last_commit_ts = time.time()
 

@@ -57,7 +57,8 @@ def quantile_sql(hist: str, total: str, q: float) -> str:
     """SQL: percentile ``q`` of a histogram column sorted by bucket (buckets may repeat).
 
     Walks the cumulative count to the bucket holding rank ``ceil(q * total)`` and reports its
-    midpoint (see :mod:`pipeline.latency_hist`); null when ``total`` is 0.
+    midpoint (see :mod:`pipeline.latency_hist`); null when ``total`` is 0. ``total`` is
+    evaluated for every bucket: make it a column, not an expression over ``hist``.
     """
     target = f"greatest(ceil({q!r}D * {total}), 1)"
     return (
@@ -73,8 +74,7 @@ def _hist_total_sql(hist: str) -> str:
     return f"aggregate({hist}, CAST(0 AS BIGINT), (a, x) -> a + x.n)"
 
 
-def _percentile_columns(hist: str) -> list[Column]:
-    total = _hist_total_sql(hist)
+def _percentile_columns(hist: str, total: str) -> list[Column]:
     return [F.expr(quantile_sql(hist, total, q)).alias(name) for q, name in
             ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99"))]
 
@@ -108,6 +108,7 @@ def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None) 
         F.array_sort(F.collect_list(F.when(
             F.col("b").isNotNull(),
             F.struct(F.col("b").alias("b"), F.col("requests").alias("n"))))).alias("latency_hist"),
+        F.sum(F.when(F.col("b").isNotNull(), F.col("requests"))).alias("_latencies"),
     )
     watermark = (F.timestamp_micros(F.lit(watermark_us)) if watermark_us is not None
                  else F.lit(None).cast("timestamp"))
@@ -115,7 +116,7 @@ def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None) 
         F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
         F.lit(PARTIAL_WINDOW).alias("window_size"), *GROUP_KEYS, *COUNT_COLUMNS,
         (F.col("errors") / F.col("requests")).alias("error_rate"),
-        *_percentile_columns("latency_hist"), "latency_hist",
+        *_percentile_columns("latency_hist", "_latencies"), "latency_hist",
         watermark.alias("watermark"), F.lit(batch_id).cast("bigint").alias("batch_id"),
     )
     return conform(out, METRIC_PARTIALS_COLUMNS)
@@ -134,8 +135,9 @@ def _merge_parts(size: str) -> tuple[str, list[tuple[str, str]], list[str]]:
     seconds = int(WINDOW_SIZES[size].seconds)
     aggs = [(c, f"sum({c})") for c in COUNT_COLUMNS] + [
         ("latency_hist", "array_sort(flatten(collect_list(latency_hist)))"),
+        ("latencies", f"sum({_hist_total_sql('latency_hist')})"),
     ]
-    total = _hist_total_sql("latency_hist")
+    total = "latencies"
     select = [
         "w AS window_start", f"w + make_interval(0, 0, 0, 0, 0, 0, {seconds}) AS window_end",
         f"'{size}' AS window_size", *GROUP_KEYS, "requests", "errors",
@@ -187,6 +189,7 @@ def fold_partials(partials: DataFrame) -> DataFrame:
     keys = ["window_start", "window_end", "window_size", *GROUP_KEYS]
     counts = partials.groupBy(*keys).agg(
         *(F.sum(c).alias(c) for c in COUNT_COLUMNS),
+        F.sum(F.expr(_hist_total_sql("latency_hist"))).alias("latencies"),
         F.max("watermark").alias("watermark"), F.max("batch_id").alias("batch_id"),
     )
     buckets = (
@@ -198,7 +201,8 @@ def fold_partials(partials: DataFrame) -> DataFrame:
         "latency_hist", F.coalesce("hist", F.array().cast("array<struct<b:int,n:bigint>>")))
     out = joined.select(
         *keys, *COUNT_COLUMNS, (F.col("errors") / F.col("requests")).alias("error_rate"),
-        *_percentile_columns("latency_hist"), "latency_hist", "watermark", "batch_id",
+        *_percentile_columns("latency_hist", "latencies"), "latency_hist", "watermark",
+        "batch_id",
     )
     return conform(out, METRIC_PARTIALS_COLUMNS)
 

@@ -83,8 +83,12 @@ _ACCESS_HEAD = access_log.COMMON_RE[: -len(_COMMON_TAIL)]
 
 
 def _header(name: str) -> Column:
-    """The first Kafka header called ``name`` as a string (null if absent)."""
-    return F.expr(f"try_element_at(filter(headers, h -> h.key = '{name}'), 1).value").cast(
+    """The first Kafka header called ``name`` as a string (null if absent).
+
+    By position in ``headers.key`` rather than ``filter(headers, h -> ...)``: a lambda is
+    interpreted per element, and three of them per record cost more than the JSON parse.
+    """
+    return F.expr(f"get(headers.value, array_position(headers.key, '{name}') - 1)").cast(
         "string"
     )
 
@@ -169,7 +173,7 @@ def parse_records(
         text.isNotNull()
         & (F.col("_size") <= max_message_bytes)
         & F.is_valid_utf8(text)
-        & ~text.rlike(r"^\s*$")
+        & text.rlike(r"\S")
     )
     sniffed = (
         F.when(F.ltrim(text).startswith("{"), F.lit("json"))
@@ -289,7 +293,7 @@ def _reason(max_message_bytes: int, max_past_s: int, max_future_s: int) -> Colum
     age_s = F.unix_timestamp("ingest_ts") - F.unix_timestamp("ts")
     lo, hi = STATUS_RANGE
     return F.coalesce(
-        F.when(text.isNull() | text.rlike(r"^\s*$"), F.lit("empty message")),
+        F.when(text.isNull() | ~text.rlike(r"\S"), F.lit("empty message")),
         F.when(
             F.col("_size") > max_message_bytes,
             F.format_string(

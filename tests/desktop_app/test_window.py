@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import numpy as np
@@ -14,9 +15,10 @@ from PySide6.QtCore import Qt
 from desktop_app.dashboard.anomalies import anomaly_sql
 from desktop_app.main_window import TABS, MainWindow
 from desktop_app.ui_state import UiState
-from pipeline import schemas
+from pipeline import latency_hist, schemas
 
 TS = pa.timestamp("us", tz="UTC")
+HIST = pa.list_(pa.struct([("b", pa.int32()), ("n", pa.int64())]))
 
 
 def _aligned_now() -> dt.datetime:
@@ -24,25 +26,50 @@ def _aligned_now() -> dt.datetime:
     return now - dt.timedelta(seconds=now.second % 10)
 
 
-def metrics_table(t0: dt.datetime, n: int, source: str, base: int) -> pa.Table:
+def _hist(i: int, requests: int) -> list[dict]:
+    """Window i's latency histogram: p50 in 20 + i's bucket, p95 in 80 + 2i's, p99 in
+    150 + 3i's (ranks ceil(q * requests))."""
+    below_p50 = math.ceil(0.5 * requests)
+    below_p95 = math.ceil(0.95 * requests) - below_p50
+    counts = (below_p50, below_p95, requests - below_p50 - below_p95)
+    buckets = latency_hist.bucket_of([20.0 + i, 80.0 + 2 * i, 150.0 + 3 * i])
+    return [{"b": int(b), "n": n} for b, n in zip(buckets, counts, strict=True)]
+
+
+def p95_of(i: int) -> float:
+    """What the charts show for window i's p95: its bucket's value, within 1 % of 80 + 2i."""
+    return float(latency_hist.bucket_value(latency_hist.bucket_of([80.0 + 2 * i])[0]))
+
+
+def metrics_table(t0: dt.datetime, n: int, source: str, base: int,
+                  provisional: int = 2) -> pa.Table:
+    """``n`` 10 s partials of ``source`` from ``t0``; the watermark leaves the last
+    ``provisional`` windows open."""
     starts = [t0 + dt.timedelta(seconds=10 * i) for i in range(n)]
+    requests = [base + 10 * i for i in range(n)]
+    hists = [_hist(i, r) for i, r in enumerate(requests)]
+    quantiles = [latency_hist.quantiles([(h["b"], h["n"]) for h in hist]) for hist in hists]
+    watermark = t0 + dt.timedelta(seconds=10 * (n - provisional))
     return pa.table({
         "window_start": pa.array(starts, TS),
         "window_end": pa.array([s + dt.timedelta(seconds=10) for s in starts], TS),
         "window_size": ["10s"] * n, "source": [source] * n, "endpoint": ["/api/items"] * n,
         "level": ["INFO"] * n,
-        "requests": pa.array([base + 10 * i for i in range(n)], pa.int64()),
+        "requests": pa.array(requests, pa.int64()),
         "errors": pa.array([i for i in range(n)], pa.int64()),
         "error_rate": [i / (base + 10 * i) for i in range(n)],
-        "latency_p50": [20.0 + i for i in range(n)],
-        "latency_p95": [80.0 + 2 * i for i in range(n)],
-        "latency_p99": [150.0 + 3 * i for i in range(n)],
+        "latency_p50": [q[0] for q in quantiles],
+        "latency_p95": [q[1] for q in quantiles],
+        "latency_p99": [q[2] for q in quantiles],
         "bytes": pa.array([5000] * n, pa.int64()),
         "status_2xx": pa.array([base] * n, pa.int64()),
         "status_3xx": pa.array([0] * n, pa.int64()),
         "status_4xx": pa.array([10 * i for i in range(n)], pa.int64()),
         "status_5xx": pa.array([0] * n, pa.int64()),
         "status_404": pa.array([0] * n, pa.int64()),
+        "latency_hist": pa.array(hists, HIST),
+        "watermark": pa.array([watermark] * n, TS),
+        "batch_id": pa.array([0] * n, pa.int64()),
     })
 
 
@@ -111,7 +138,12 @@ def test_charts_and_grid_load_exact_values(qtbot, window, settings):
 
     qtbot.waitUntil(drawn, timeout=30000)
     _, p95 = dash.charts.curve_data("latency", "latency_p95")
-    assert list(p95) == [80.0 + 2 * i for i in range(6)]
+    assert list(p95) == [p95_of(i) for i in range(6)]
+    assert np.allclose(p95, [80.0 + 2 * i for i in range(6)], rtol=0.01)
+    # the watermark leaves the last two windows open: drawn as the provisional tail
+    assert list(dash.charts.provisional_data("throughput", "throughput")[0]) == expected_t[4:]
+    assert dash.snapshot["series"][0]["provisional"].tolist() == [False] * 4 + [True] * 2
+    assert "6 windows of 10s, 2 provisional" in dash.status.text()
     _, err = dash.charts.curve_data("error_rate", "error_rate")
     assert np.allclose(err, [100 * i / (100 + 10 * i) for i in range(6)])
     _, s4 = dash.charts.curve_data("status", "status_4xx")

@@ -121,11 +121,13 @@ def test_lag_and_freshness_from_the_processor_heartbeat(settings):
 
 
 def test_window_sizes_are_defined_once():
-    assert list(schemas.WINDOW_SIZES) == ["10s", "1m"]
+    assert list(schemas.WINDOW_SIZES) == ["10s", "1m", "5m", "1h"]
+    assert schemas.PARTIAL_WINDOW == "10s"
     assert schemas.window_size("1 minute").seconds == 60.0
     assert schemas.window_size("60s").label == "1m"
+    assert schemas.window_size("5 minutes").label == "5m"
     with pytest.raises(ValueError, match="unsupported window"):
-        schemas.window_size("5m")
+        schemas.window_size("2m")
 
 
 def test_atomic_write(tmp_path):

@@ -59,3 +59,82 @@ def test_panel_redraws_data_and_keeps_steady_ranges(qtbot):
     x3, y3 = plot.viewRange()
     assert x3 == [t3[0], t3[-1]] and y3[1] >= 500.0
     panel.timer.stop()
+
+
+def test_provisional_tail_is_drawn_apart(qtbot):
+    panel = ChartsPanel(redraw_ms=10_000_000)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    t = 1.8e9 + 10.0 * np.arange(8)
+    v = np.arange(8, dtype=float)
+    snapshot = _snapshot(t, v)
+    snapshot["series"][0]["provisional"] = np.arange(8) >= 5
+    snapshot["series"][0]["latency_p99"] = np.where(np.arange(8) == 6, np.nan, v)
+    panel.set_snapshot(snapshot)
+    panel.redraw()
+    curve = panel.curves[("throughput", "throughput", 0)]
+    tails = panel.tails["throughput"]
+    assert curve.xData.tolist() == t[:5].tolist()  # final points, solid
+    x, y, joined, color = tails.tails[("throughput", "throughput", 0)]
+    assert x.tolist() == t[4:].tolist() and joined == 1  # joined to the last final point
+    assert color == "#3498db"
+    assert panel.provisional_data("throughput", "throughput")[0].tolist() == t[5:].tolist()
+    x, y = panel.curve_data("throughput", "throughput")
+    assert x.tolist() == t.tolist() and y.tolist() == v.tolist()
+    _, err = panel.curve_data("error_rate", "error_rate")
+    assert err.tolist() == (100 * v).tolist()  # tails scaled like their curves
+    assert "provisional" in tails.toolTip()
+    assert not panel.grab().isNull()  # paints, NaN latency in a tail included
+    assert tails.boundingRect().contains(t[6], 6.0)
+
+    snapshot = _snapshot(t, v)  # nothing provisional any more: the tails go
+    snapshot["series"][0]["provisional"] = np.zeros(8, bool)
+    panel.set_snapshot(snapshot)
+    panel.redraw()
+    assert not tails.tails and curve.xData.tolist() == t.tolist()
+
+    snapshot["series"][0]["provisional"] = np.ones(8, bool)  # no watermark: all provisional
+    panel.set_snapshot(snapshot)
+    panel.redraw()
+    assert panel.curve_data("throughput", "throughput")[0].tolist() == t.tolist()
+    assert panel.provisional_data("throughput", "throughput")[0].tolist() == t.tolist()
+    assert not panel.grab().isNull()
+    panel.timer.stop()
+
+
+def test_legends_do_not_cover_the_data(qtbot):
+    panel = ChartsPanel(redraw_ms=10_000_000)
+    qtbot.addWidget(panel)
+    for width in (780, 1400):
+        panel.resize(width, 700)
+        panel.show()
+        qtbot.wait(10)
+        for name, plot in panel.plots.items():
+            legend = panel.legends[name]
+            view = plot.getViewBox().sceneBoundingRect()
+            box = legend.sceneBoundingRect()
+            assert box.height() > 0 and not box.intersects(view), (name, width)
+            assert box.right() <= view.right() + 1  # inside the plot's width
+            title = plot.titleLabel.sceneBoundingRect()
+            assert title.left() < box.left()
+    assert [legend for legend in panel.legends.values() if legend.toolTip()] \
+        == [panel.legends["throughput"]]  # the provisional key, once
+    panel.timer.stop()
+
+
+def test_tail_outside_the_view_still_draws(qtbot):
+    """A past range (focused anomaly) puts the provisional tail out of view."""
+    panel = ChartsPanel(redraw_ms=10_000_000)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    t = 1.8e9 + 10.0 * np.arange(400)
+    snapshot = _snapshot(t, np.sin(np.arange(400)))
+    snapshot["series"][0]["provisional"] = np.arange(400) >= 390
+    snapshot["end_ms"] = t[100] * 1000
+    panel.set_snapshot(snapshot)
+    panel.redraw()
+    assert not panel.grab().isNull()
+    assert len(panel.provisional_data("throughput", "throughput")[0]) == 10
+    panel.timer.stop()

@@ -15,6 +15,7 @@ import time
 import pytest
 from pyspark.sql import functions as F
 
+from pipeline.delta_tables import register_tables
 from pipeline.latency_hist import ALPHA
 from pipeline.runners.checkpoints import (
     FINGERPRINT_FILE,
@@ -151,6 +152,12 @@ def test_version_one_layout_is_migrated_not_mixed(spark, proc_settings):
     assert _table(spark, s, "logs").count() == 300
     merged = merge_partials(_table(spark, s, "metrics"), "1m")
     assert merged.agg(F.sum("requests")).first()[0] == 300
+    # the SQL views: one plain SELECT over merged windows, the same answer in every size
+    register_tables(spark, s)
+    for size in ("10s", "1m", "5m", "1h"):
+        row = spark.sql(f"SELECT sum(requests) AS n, count_if(provisional) AS p "
+                        f"FROM metrics_{size}").first()
+        assert row.n == 300 and row.p >= 1, size
 
 
 def _wait(cond, timeout_s: float = 240) -> None:
