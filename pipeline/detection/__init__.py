@@ -9,9 +9,12 @@ Pure pandas core, testable without Spark or Kafka:
 - ``iforest``: IsolationForest over the deviation vectors, persisted with its versions.
 - ``patterns``: drain3 log templates: new templates and template share changes.
 - ``classify``: which kind of anomaly a set of deviating features is.
-- ``engine``: the stateful ``Detector`` that turns new windows into anomaly rows.
+- ``engine``: the stateful ``Detector`` that turns new windows into anomaly rows (``process``
+  learns from final windows; ``peek`` scores open ones without learning).
 - ``explain``: an anomaly row's top contributors and its explanation text.
 - ``evaluation``: precision / recall / F1 / delay against the generator's labels.
 
-Spark and Delta I/O live only in ``delta_io`` and the runner ``runner``.
+Spark and Delta I/O live only in ``delta_io`` (reads), ``anomaly_table`` (the ``anomalies``
+table: provisional findings confirmed or withdrawn once their window is final) and the runner
+``runner``.
 """

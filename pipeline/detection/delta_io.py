@@ -1,36 +1,26 @@
-"""Delta I/O of the detector: read final ``metrics`` windows and their ``logs``, MERGE anomalies.
+"""Delta reads of the detector: merged ``metrics`` windows and their ``logs``.
 
 ``metrics`` holds partials (one row per micro-batch and 10 s window, see
 :mod:`pipeline.transforms.metrics`); :func:`read_metrics` merges them into windows of the
 detector's size and by default returns only **final** ones (ended at or before the table's
-watermark): a provisional window's counts can still grow, and the detector scores each window
-once. Final windows become final in window order and never change afterwards, so "new" means
-``window_start`` after the last window the detector processed; the table's Delta version is
-checked first so an idle poll costs one metadata read. ``anomalies`` is written with MERGE on
-``anomaly_id`` (insert when not matched), so re-running a window - after a restart, or an
-``analyze`` over a range already streamed - adds nothing. Only the detector writes
-``anomalies``; an flock on ``run_dir/anomalies-writer.lock`` keeps a second detector on the
-same data dir out.
+watermark): a provisional window's counts can still grow. :func:`read_windows` returns both
+halves from one read, for the stream detector that scores open windows provisionally and
+settles them once final. Final windows become final in window order and never change
+afterwards, so "new" means ``window_start`` after the last window the detector processed; the
+table's Delta version is checked first so an idle poll costs one metadata read. Writing
+``anomalies`` is :mod:`pipeline.detection.anomaly_table`'s.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline.delta_tables import WriterLock, WriterLockBusy, is_delta_table
-from pipeline.detection.engine import ANOMALY_COLUMNS
-from pipeline.schemas import (
-    ANOMALIES_DDL,
-    TABLE_ANOMALIES,
-    TABLE_LOGS,
-    TABLE_METRICS,
-    ddl_fields,
-)
+from pipeline.delta_tables import is_delta_table
+from pipeline.schemas import TABLE_LOGS, TABLE_METRICS, ddl_fields
 from pipeline.schemas import window_size as size_of
 from pipeline.settings import Settings
 
@@ -43,17 +33,6 @@ METRIC_COLUMNS = (
     "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_404",
 )
 LOG_COLUMNS = ("ts", "message", "level", "status")
-
-
-__all__ = ["AnomaliesLock", "WriterLockBusy"]
-
-
-class AnomaliesLock(WriterLock):
-    """One anomalies writer per data dir (the processor's writer lock is a different file)."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.path = settings.run_dir / "anomalies-writer.lock"
 
 
 def table_version(spark: SparkSession, path: Path) -> int | None:
@@ -94,14 +73,19 @@ def _watermark_us(partials: DataFrame) -> int | None:
     return None if row is None or row["wm"] is None else int(row["wm"])
 
 
+def ts_column(value: pd.Timestamp | datetime) -> Column:
+    """A naive-UTC time as a Spark timestamp literal (the session time zone is UTC)."""
+    from pyspark.sql import functions as F
+
+    return F.lit(_ts_literal(value)).cast("timestamp")
+
+
 def _where_start(df: DataFrame, after: pd.Timestamp | None, start: pd.Timestamp | None,
                  end: pd.Timestamp | None) -> DataFrame:
     """``window_start`` after ``after`` and in [start, end) (None: no bound)."""
     from pyspark.sql import functions as F
 
-    def ts(value: pd.Timestamp) -> Column:
-        return F.lit(_ts_literal(value)).cast("timestamp")
-
+    ts = ts_column
     col = F.col("window_start")
     if after is not None:
         df = df.where(col > ts(after))
@@ -148,6 +132,40 @@ def read_metrics(spark: SparkSession, settings: Settings, window_size: str,
     return _to_pandas(merged.select(*METRIC_COLUMNS))
 
 
+def read_windows(spark: SparkSession, settings: Settings, window_size: str,
+                 after: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(final, provisional) merged windows with ``window_start`` after ``after``, one read.
+
+    Final: judged against the whole table's watermark, read first (as ``read_metrics``).
+    Provisional: not final, but *ended*: a partial of a later 10 s window exists (the stream
+    has moved past the window's end). A window still filling is left out of both: a third
+    of a window's requests would read as a traffic drop.
+    """
+    from pyspark.sql import functions as F
+
+    from pipeline.transforms.metrics import merge_partials
+
+    empty = pd.DataFrame(columns=list(METRIC_COLUMNS))
+    partials = _partials(spark, settings)
+    if partials is None:
+        return empty, empty
+    row = partials.agg(F.max(F.unix_micros("watermark")).alias("wm"),
+                       F.max(F.unix_micros("window_start")).alias("newest")).first()
+    if row is None or row["newest"] is None:
+        return empty, empty
+    wm = 0 if row["wm"] is None else int(row["wm"])
+    partials = _where_start(partials, after, None, None)
+    merged = _where_start(merge_partials(partials, size_of(window_size).label,
+                                         watermark_us=wm), after, None, None)
+    merged = merged.where(~F.col("provisional") | (
+        F.col("window_end") <= F.timestamp_micros(F.lit(int(row["newest"])))))
+    both = _to_pandas(merged.select(*METRIC_COLUMNS, F.col("provisional")))
+    if both.empty:
+        return empty, empty
+    open_ = both.pop("provisional").astype(bool).to_numpy()
+    return both[~open_].reset_index(drop=True), both[open_].reset_index(drop=True)
+
+
 def read_logs(spark: SparkSession, settings: Settings, start: pd.Timestamp,
               end: pd.Timestamp, limit: int | None = None) -> pd.DataFrame:
     """``logs`` (ts, message, level, status) with ts in [start, end), date-pruned."""
@@ -192,18 +210,6 @@ def metrics_window_range(
     return pd.Timestamp(row["lo"], unit="us"), pd.Timestamp(row["hi"], unit="us")
 
 
-def ensure_anomalies_table(spark: SparkSession, settings: Settings) -> Path:
-    """Create the ``anomalies`` Delta table (contract schema) if it does not exist."""
-    from delta.tables import DeltaTable
-    from pyspark.sql.types import StructType
-
-    path = settings.table_path(TABLE_ANOMALIES)
-    if not is_delta_table(path):
-        (DeltaTable.createIfNotExists(spark).location(str(path))
-         .addColumns(StructType.fromDDL(ANOMALIES_DDL)).execute())
-    return path
-
-
 def to_arrow(frame: pd.DataFrame, ddl: str):
     """pandas -> an Arrow table with a Spark DDL's columns and types.
 
@@ -227,54 +233,6 @@ def to_arrow(frame: pd.DataFrame, ddl: str):
         values = col.tolist() if f.type == pa.date32() else col
         arrays.append(pa.array(values, type=f.type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def anomalies_frame(spark: SparkSession, anomalies: pd.DataFrame, staging: Path) -> DataFrame:
-    """pandas anomalies -> a Spark DataFrame with exactly the ANOMALIES_DDL schema.
-
-    Staged as one Parquet file and read back, so the rows reach the JVM without Python
-    workers (``createDataFrame`` from Python objects would start them).
-    """
-    import pyarrow.parquet as pq
-
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_arrow(anomalies[list(ANOMALY_COLUMNS)], ANOMALIES_DDL), staging)
-    from pyspark.sql.types import StructType
-
-    return spark.read.schema(StructType.fromDDL(ANOMALIES_DDL)).parquet(str(staging))
-
-
-def merge_anomalies(spark: SparkSession, settings: Settings, anomalies: pd.DataFrame) -> int:
-    """MERGE on anomaly_id (insert only when new); returns the number of rows inserted."""
-    if anomalies.empty:
-        return 0
-    from delta.tables import DeltaTable
-
-    if anomalies["anomaly_id"].duplicated().any():
-        anomalies = anomalies.drop_duplicates("anomaly_id", keep="first")
-    path = ensure_anomalies_table(spark, settings)
-    staging = settings.data_dir / "tmp" / f"anomalies-{uuid.uuid4().hex}.parquet"
-    table = DeltaTable.forPath(spark, str(path))
-    before = table_version(spark, path)
-    try:
-        source = anomalies_frame(spark, anomalies, staging)
-        (table.alias("t")
-         .merge(source.alias("s"), "t.anomaly_id = s.anomaly_id")
-         .whenNotMatchedInsertAll()
-         .execute())
-    finally:
-        staging.unlink(missing_ok=True)
-    last = table.history(1).select("version", "operation", "operationMetrics").first()
-    if last is None or last["version"] == before or last["operation"] != "MERGE":
-        return 0  # nothing new: Delta commits no version for a MERGE that changes nothing
-    return int((last["operationMetrics"] or {}).get("numTargetRowsInserted", 0))
-
-
-def read_anomalies(spark: SparkSession, settings: Settings) -> pd.DataFrame:
-    path = settings.table_path(TABLE_ANOMALIES)
-    if not is_delta_table(path):
-        return pd.DataFrame(columns=list(ANOMALY_COLUMNS))
-    return _to_pandas(spark.read.format("delta").load(str(path)))
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:

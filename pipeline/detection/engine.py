@@ -14,9 +14,11 @@ two verdicts:
   continued was real;
 - ``combined``: both.
 
-Each verdict becomes one row of the ``anomalies`` table (``pipeline.schemas.ANOMALIES_DDL``)
+Each verdict becomes one row of the ``anomalies`` table (``anomaly_table.TABLE_DDL``)
 whose ``anomaly_id`` hashes (window_start, entity_type, entity, kind), so re-running a window
-yields the same ids and a MERGE adds nothing. Template findings (``patterns``) either stand
+yields the same ids and a MERGE adds nothing; and a provisional finding (``peek`` on a window
+still open) and the final one of the same window share their id, which is how the final
+verdict confirms or withdraws it. Template findings (``patterns``) either stand
 alone (``detector = "pattern"``) or, when a metrics anomaly of the same kind exists in that
 window, are listed among its top contributors.
 """
@@ -50,7 +52,11 @@ from pipeline.detection.pooling import LatencyPool
 ANOMALY_COLUMNS: tuple[str, ...] = (
     "anomaly_id", "window_start", "window_end", "entity_type", "entity", "kind", "score",
     "severity", "detector", "features", "top_contributors", "explanation", "detected_at",
+    "status",
 )
+#: ``status`` of a finding on a window still open (its counts can grow) / on a closed one
+PROVISIONAL = "provisional"
+FINAL = "final"
 CORROBORATION = 0.6
 IFOREST_REACH = 2
 _TRAIN_BUFFER = 50_000
@@ -152,8 +158,24 @@ class Detector:
 
         ``metrics``: rows shaped like the ``metrics`` table (other window sizes are ignored).
         ``logs``: optional rows with ``ts`` (datetime or epoch ms), ``message``, ``level``,
-        ``status`` for the same period (template mining).
+        ``status`` for the same period (template mining). The windows are learned from
+        (baselines, latency pools, templates, forest training rows): pass final windows only.
         """
+        return self._score(metrics, logs, detected_at, learn=True)
+
+    def peek(self, metrics: pd.DataFrame,
+             detected_at: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Anomalies (status ``provisional``) of windows newer than the last one processed,
+        scored against the state as it is, which they leave untouched.
+
+        For windows still open: their counts can grow, so nothing learns from them (a later
+        ``process`` of the final window scores it for real). Metrics findings only: mining a
+        window's templates is learning, so log-pattern findings wait for the final window.
+        """
+        return self._score(metrics, None, detected_at, learn=False)
+
+    def _score(self, metrics: pd.DataFrame, logs: pd.DataFrame | None,
+               detected_at: pd.Timestamp | None, learn: bool) -> pd.DataFrame:
         if "window_size" in metrics.columns and not metrics.empty:
             metrics = metrics[metrics["window_size"] == self.window_size]
         if metrics.empty:
@@ -192,10 +214,11 @@ class Detector:
             win_logs = {k: v[li] for k, v in log_cols.items()} if li is not None else None
             rows.extend(self._window(ws, {c: v[fi] for c, v in fcols.items()},
                                      lambda ws=ws: metrics.iloc[metric_idx[ws]],
-                                     win_logs, stamp))
+                                     win_logs, stamp, learn))
         if not rows:
             return empty_anomalies()
         out = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS))
+        out["status"] = FINAL if learn else PROVISIONAL
         return out
 
     def train(self, seed: int = 0) -> IForestModel:
@@ -216,12 +239,12 @@ class Detector:
     # -- one window ------------------------------------------------------------------
     def _window(self, ws: pd.Timestamp, feats: dict[str, np.ndarray],
                 metrics: Any, logs: dict[str, np.ndarray] | None,
-                stamp: pd.Timestamp) -> list[dict[str, Any]]:
+                stamp: pd.Timestamp, learn: bool = True) -> list[dict[str, Any]]:
         cfg = self.config
         we = ws + self.window
-        if self.train_from is None:
+        if self.train_from is None and learn:
             self.train_from = ws
-        rows = self._rows(ws, feats)
+        rows = self._rows(ws, feats, learn)
         scored = [r for r in rows if r.score is not None]
         if_scores = np.full(len(scored), np.nan)
         if self.model is not None and cfg.use_iforest and scored:
@@ -236,19 +259,21 @@ class Detector:
                              and (last is None or last < reach)):
                 continue
             verdicts[key] = v
-            self._flagged_at[key] = ws
+            if learn:
+                self._flagged_at[key] = ws
         # During a service-wide incident no entity learns: an endpoint whose share of a
         # traffic drop stayed under the threshold would otherwise take the dip as normal
         # and flag the recovery as a surge.
         service_wide = ("service", SERVICE_ENTITY) in verdicts
-        for r in rows:
+        for r in rows if learn else ():
             normal = (r.entity_type, r.entity) not in verdicts and not service_wide
             self.baseline.update((r.entity_type, r.entity), ws, r.x, anomalous=not normal)
             if r.score is not None and normal:  # the forest trains on normal windows only
                 self.train_rows.append(r.score.z)
-        self.windows_seen += 1
-        self.last_window = ws
-        if self.windows_seen % 60 == 0:
+        if learn:
+            self.windows_seen += 1
+            self.last_window = ws
+        if learn and self.windows_seen % 60 == 0:
             self.baseline.forget_idle(ws, self.window * cfg.baseline_windows * 4)
             self._flagged_at = {k: t for k, t in self._flagged_at.items() if t >= reach}
 
@@ -276,7 +301,8 @@ class Detector:
                 out.append(self._pattern_anomaly(ws, we, f, stamp))
         return out
 
-    def _rows(self, ws: pd.Timestamp, cols: dict[str, np.ndarray]) -> list[EntityRow]:
+    def _rows(self, ws: pd.Timestamp, cols: dict[str, np.ndarray],
+              learn: bool = True) -> list[EntityRow]:
         rows: list[EntityRow] = []
         present = set()
         raws: list[tuple[str, str, dict[str, float]]] = []
@@ -299,8 +325,9 @@ class Detector:
             (raw["latency_p50"], raw["latency_p95"], raw["latency_p99"],
              raw["latency_requests"]) = self.latency_pool.latency(
                 (et, ent), raw["latency_p50"], raw["latency_p95"], raw["latency_p99"],
-                raw["latency_requests"])
-        self.latency_pool.end_window()
+                raw["latency_requests"], commit=learn)
+        if learn:
+            self.latency_pool.end_window()
         xs = np.array([transform(np.array([raw[f] for f in FEATURES], dtype=float),
                                  raw["requests"], self.config.min_requests,
                                  raw["latency_requests"]) for _, _, raw in raws])

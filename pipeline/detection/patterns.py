@@ -10,6 +10,16 @@ A known template's share of all messages is tracked like any baseline feature (m
 with a binomial floor); a jump is reported with the kind its messages signal (mostly
 ERROR / 5xx -> error_burst, mostly 404 -> scan_404, else other). The engine attaches such
 jumps to a metrics anomaly of the same window instead of reporting them twice.
+
+Shares add up to one, so when one template surges every other one's share falls. A window
+with a finding, or in which a template first seen after learning (within
+``baseline_windows``) holds ``MIN_SHARE_EFFECT`` of the messages, is therefore learned by
+no template: otherwise the commonest template learned its share while a scan or a new
+pattern pushed it down, and its plain return afterwards read as a jump, window after window
+(the jump itself was kept out of its baseline). Both exclusions end after
+``baseline_windows`` consecutive windows: a lasting change of the mix becomes the new normal.
+A jump must also be a rise by ``MIN_SHARE_RATIO``: a template that already writes most of the
+messages can't surge much, and its share moves with every other template's.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ MASKS = (
     (r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:ms|s|B|KB|MB)?\b", "NUM"),
 )
 MIN_SHARE_EFFECT = 0.05
+MIN_SHARE_RATIO = 1.5
 _CACHE_MAX = 200_000
 
 
@@ -71,6 +82,8 @@ class _Template:
     not_found: int = 0
     total: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=8))  # (window, count)
+    first_seen: int = 0  # windows_processed when first mined after learning
+    flagged_run: int = 0  # consecutive windows its share jump was kept out of its baseline
 
 
 class PatternDetector:
@@ -97,6 +110,8 @@ class PatternDetector:
         self.windows_processed = 0
         self._templates: dict[int, _Template] = {}
         self._cache: dict[str, int] = {}
+        #: consecutive windows no template learned from (see the module doc)
+        self._disturbed_run = 0
 
     # -- persistence -----------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -160,7 +175,10 @@ class PatternDetector:
         for cid, (n, n_err, n_nf) in counts.items():
             t = self._templates.get(cid)
             if t is None:
-                t = self._templates[cid] = _Template(shares=deque(maxlen=self.baseline_windows))
+                born = self.windows_processed if not self.learning and cid not in self.known \
+                    else -self.baseline_windows - 1  # part of the learned mix: never young
+                t = self._templates[cid] = _Template(shares=deque(maxlen=self.baseline_windows),
+                                                     first_seen=born)
             t.errors += n_err
             t.not_found += n_nf
             t.total += n
@@ -180,9 +198,11 @@ class PatternDetector:
                         count=recent, share=n / total, expected_share=0.0, z=math.inf,
                         new=True, examples=ex, signal=self._kind(t)))
         # Share changes of known templates (those absent this window have share 0).
+        learn: list[tuple[_Template, float, bool]] = []  # (template, share, young)
         for cid, t in self._templates.items():
             n = counts[cid][0] if cid in counts else 0
             share = n / total
+            young = self.windows_processed - t.first_seen <= self.baseline_windows
             if not self.learning and cid in self.known and cid not in self.flagged \
                     and len(t.shares) >= self.min_history and n >= self.min_count:
                 arr = np.asarray(t.shares)
@@ -191,13 +211,24 @@ class PatternDetector:
                 p0 = min(max(med, 1.0 / total), 0.5)
                 scale = max(mad, math.sqrt(p0 * (1 - p0) / total) + 0.003)
                 z = (share - med) / scale
-                if z >= self.threshold and share - med >= MIN_SHARE_EFFECT:
+                if z >= self.threshold and share - med >= MIN_SHARE_EFFECT \
+                        and share >= MIN_SHARE_RATIO * med:
                     findings.append(PatternFinding(
                         kind=self._kind(t), cluster_id=cid, template=self.template(cid),
                         count=n, share=share, expected_share=med, z=z, new=False,
                         signal=self._kind(t)))
-                    continue  # keep the burst out of the template's baseline
+                    t.flagged_run += 1
+                    if t.flagged_run <= self.baseline_windows:
+                        continue  # keep the burst out of the template's baseline
+            t.flagged_run = 0
             if cid in counts or t.shares:
+                learn.append((t, share, young))
+        disturbed = bool(findings) or any(young and share >= MIN_SHARE_EFFECT
+                                          for _t, share, young in learn)
+        self._disturbed_run = self._disturbed_run + 1 if disturbed else 0
+        frozen = disturbed and self._disturbed_run <= self.baseline_windows
+        for t, share, young in learn:
+            if young or not frozen:  # a young template learns its own level
                 t.shares.append(share)
         self.flagged.clear()
         return findings

@@ -32,15 +32,23 @@ class LatencyPool:
         self._recent: dict[Key, deque[tuple[float, float, float]]] = {}
         self._idle: dict[Key, int] = {}
 
-    def latency(self, key: Key, p50: float, p95: float, p99: float,
-                requests: float) -> tuple[float, float, float, float]:
-        """(p50, p95, p99, latency requests) to score this window on; pooled when sparse."""
-        recent = self._recent.get(key)
-        if recent is None:
-            recent = self._recent[key] = deque(maxlen=self.max_windows)
+    def latency(self, key: Key, p50: float, p95: float, p99: float, requests: float,
+                commit: bool = True) -> tuple[float, float, float, float]:
+        """(p50, p95, p99, latency requests) to score this window on; pooled when sparse.
+
+        ``commit=False`` pools the window with the last ones without keeping it (a
+        provisional window is scored, not remembered).
+        """
         usable = requests > 0 and not (math.isnan(p50) or math.isnan(p95))
-        recent.append((p50, p95, requests) if usable else (math.nan, math.nan, 0.0))
-        self._idle[key] = 0
+        item = (p50, p95, requests) if usable else (math.nan, math.nan, 0.0)
+        recent = self._recent.get(key)
+        if commit:
+            if recent is None:
+                recent = self._recent[key] = deque(maxlen=self.max_windows)
+            recent.append(item)
+            self._idle[key] = 0
+        else:
+            recent = [*(recent or ()), item][-self.max_windows:]
         if not usable or requests >= self.pool_requests:  # no requests, no latency to pool
             return p50, p95, p99, requests
         pooled = []

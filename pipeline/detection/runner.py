@@ -2,6 +2,8 @@
 
 All of them use the process's shared SparkSession (``get_spark``) only to read ``metrics`` /
 ``logs`` into pandas and MERGE into ``anomalies``; detection itself is ``engine.Detector``.
+``stream`` raises findings on open (provisional) windows and settles them when the windows
+close (``anomaly_table``); ``train`` and ``analyze`` see final windows only.
 
 Models live in ``settings.data_dir/models/detector-<window>.pkl`` (``iforest.save_model``).
 A model made by other library versions is refused with ``ModelVersionError``: ``train`` and
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.detection import delta_io
+from pipeline.delta_tables import WriterLockBusy
+from pipeline.detection import anomaly_table, delta_io
 from pipeline.detection.engine import Detector, DetectorConfig, empty_anomalies
 from pipeline.detection.evaluation import evaluate, read_labels
 from pipeline.detection.features import window_freq, window_label
@@ -98,14 +101,17 @@ def analyze(spark: SparkSession, settings: Settings, start: pd.Timestamp | None,
         anomalies = det.process(metrics, logs)
     inserted = 0
     if write:
-        lock = delta_io.AnomaliesLock(settings)
+        lock = anomaly_table.AnomaliesLock(settings)
         try:
             lock.acquire(timeout=10.0)
-        except delta_io.WriterLockBusy as exc:
-            raise delta_io.WriterLockBusy(
+        except WriterLockBusy as exc:
+            raise WriterLockBusy(
                 f"{exc}; a stream detector owns the anomalies table - use --no-write") from None
-        try:
-            inserted = delta_io.merge_anomalies(spark, settings, anomalies)
+        try:  # settles provisional rows a stopped stream detector left in the range
+            if not metrics.empty:
+                inserted = anomaly_table.settle(
+                    spark, settings, anomalies, pd.Timestamp(metrics["window_start"].min()),
+                    pd.Timestamp(metrics["window_start"].max()))["inserted"]
         finally:
             lock.release()
     result: dict[str, Any] = {
@@ -131,9 +137,15 @@ def analyze(spark: SparkSession, settings: Settings, start: pd.Timestamp | None,
 
 # -- stream ------------------------------------------------------------------------------
 class DetectorService:
-    """Polls ``metrics`` for newly final windows, detects, MERGEs; heartbeats; retrains on
-    schedule. A window becomes final about ``processor.watermark`` after its end; only then is
-    it scored, so its counts are complete (provisional windows are not read)."""
+    """Polls ``metrics``; heartbeats; retrains on schedule.
+
+    Each poll that finds a new table version reads the windows after the last final one in
+    one go. Windows final since the last poll are processed (the detector learns from them)
+    and their findings settled: provisional rows confirmed or withdrawn, new ones inserted
+    (``anomaly_table``). Windows still open (their first partials are in Delta within a
+    trigger of their end; final about ``processor.watermark`` later) are only ``peek``-ed:
+    their findings are inserted as provisional rows and nothing learns from them.
+    """
 
     def __init__(self, spark: SparkSession, settings: Settings,
                  stop_event: threading.Event) -> None:
@@ -154,6 +166,12 @@ class DetectorService:
         self.last_version: int | None = None
         self.windows = 0
         self.written = 0
+        #: provisional findings raised / confirmed / withdrawn since the start
+        self.provisional = 0
+        self.confirmed = 0
+        self.withdrawn = 0
+        #: provisional anomaly ids written and not settled yet -> their window_start
+        self._open_ids: dict[str, pd.Timestamp] = {}
         self.last_error: str | None = None
         self.last_train = time.monotonic()
         self.started = time.time()
@@ -168,24 +186,29 @@ class DetectorService:
         # Templates are learned from the newest windows only: hours of raw logs are too many.
         learn = self.detector.window * (self.detector.config.pattern_learn_windows + 1)
         return self._detect(delta_io.read_metrics(self.spark, self.settings, self.window_size,
-                                                  start=start), logs_since=hi - learn)
+                                                  start=start), logs_since=hi - learn,
+                            settle_always=True)
 
     def poll_once(self) -> int:
-        """Process windows final since the last poll; returns anomalies inserted.
+        """Settle windows final since the last poll, peek at the open ones; returns the
+        anomaly rows inserted (final and provisional).
 
         Windows become final in window order and never change afterwards, so the final ones
-        after the last window seen are exactly the new ones.
+        after the last window processed are exactly the new ones.
         """
         path = self.settings.table_path(TABLE_METRICS)
         version = delta_io.table_version(self.spark, path)
         if version is None or version == self.last_version:
             return 0
-        metrics = delta_io.read_metrics(self.spark, self.settings, self.window_size,
-                                        after=self.detector.last_window)
+        final, open_ = delta_io.read_windows(self.spark, self.settings, self.window_size,
+                                             after=self.detector.last_window)
         self.last_version = version
-        return self._detect(metrics)
+        return self._detect(final) + self._peek(open_)
 
-    def _detect(self, metrics: pd.DataFrame, logs_since: pd.Timestamp | None = None) -> int:
+    def _detect(self, metrics: pd.DataFrame, logs_since: pd.Timestamp | None = None,
+                settle_always: bool = False) -> int:
+        """Process final windows; settle their findings (``settle_always``: even when this
+        process wrote no provisional row for them, e.g. rows a previous run left)."""
         if metrics.empty:
             return 0
         lo = pd.Timestamp(metrics["window_start"].min())
@@ -196,7 +219,31 @@ class DetectorService:
         before = self.detector.windows_seen
         anomalies = self.detector.process(metrics, logs)
         self.windows += self.detector.windows_seen - before
-        inserted = delta_io.merge_anomalies(self.spark, self.settings, anomalies)
+        first = pd.Timestamp(metrics["window_start"].min())
+        last = pd.Timestamp(metrics["window_start"].max())
+        settled = [k for k, ws in self._open_ids.items() if ws <= last]
+        if anomalies.empty and not settled and not settle_always:
+            return 0
+        got = anomaly_table.settle(self.spark, self.settings, anomalies, first, last)
+        for k in settled:
+            del self._open_ids[k]
+        self.confirmed += got["confirmed"]
+        self.withdrawn += got["withdrawn"]
+        self.written += got["inserted"]
+        return got["inserted"]
+
+    def _peek(self, metrics: pd.DataFrame) -> int:
+        """Provisional findings of open windows; each is written once (insert-only)."""
+        if metrics.empty:
+            return 0
+        found = self.detector.peek(metrics)
+        found = found[~found["anomaly_id"].isin(list(self._open_ids))]
+        if found.empty:
+            return 0
+        inserted = anomaly_table.insert_new(self.spark, self.settings, found)
+        self._open_ids.update(zip(found["anomaly_id"], pd.to_datetime(found["window_start"]),
+                                  strict=True))
+        self.provisional += inserted
         self.written += inserted
         return inserted
 
@@ -221,6 +268,8 @@ class DetectorService:
         m = self.detector.model
         write_status(self.settings, COMPONENT, state=state, window=self.window_size,
                      windows_processed=self.windows, anomalies_written=self.written,
+                     provisional_raised=self.provisional, provisional_confirmed=self.confirmed,
+                     provisional_withdrawn=self.withdrawn,
                      last_window=str(self.detector.last_window) if self.detector.last_window
                      is not None else None,
                      model_version=m.model_version if m else None,
@@ -230,10 +279,10 @@ class DetectorService:
     def run(self) -> None:
         """Until ``stop_event``: poll, heartbeat, retrain; errors are reported and retried."""
         interval = self.settings.detector.poll_interval_s
-        lock = delta_io.AnomaliesLock(self.settings)
+        lock = anomaly_table.AnomaliesLock(self.settings)
         try:
             lock.acquire(timeout=0.0)
-        except delta_io.WriterLockBusy as exc:
+        except WriterLockBusy as exc:
             self.last_error = str(exc)
             log.error("detector not started: %s", exc)
             self.heartbeat("error")

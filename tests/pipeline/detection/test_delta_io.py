@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 from pipeline.commands import detect
-from pipeline.detection import delta_io
+from pipeline.detection import anomaly_table, delta_io
 from pipeline.detection.engine import Detector, DetectorConfig
 from pipeline.detection.features import events_to_metrics, events_to_partials
 from pipeline.detection.iforest import load_model
 from pipeline.detection.runner import DetectorService, model_path, start_in_session
 from pipeline.detection.simulate import SIM_START_MS, simulate_events
 from pipeline.latency_hist import ALPHA
-from pipeline.schemas import ANOMALIES_DDL, LOGS_DDL, METRIC_PARTIALS_DDL, column_names
+from pipeline.schemas import LOGS_DDL, METRIC_PARTIALS_DDL, column_names
 from pipeline.settings import Settings
 from pipeline.sources.scenarios import Scenario
 from pipeline.status import read_status
@@ -141,6 +141,10 @@ def test_read_metrics_merges_partials_into_final_windows(spark, settings: Settin
     assert delta_io.metrics_window_range(spark, settings, "10s", include_provisional=True) == (
         T0, T0 + 2 * TEN_S)
     assert delta_io.metrics_window_range(spark, settings, "1m") == (None, None)
+    # read_windows: the final ones, and no provisional one (the third is still filling)
+    final_w, open_w = delta_io.read_windows(spark, settings, "10s")
+    _assert_same_windows(final_w, final)
+    assert open_w.empty and list(open_w.columns) == list(delta_io.METRIC_COLUMNS)
 
     # a later partial moves the table's watermark: windows outside the slice read become final
     later = partials.tail(1).assign(
@@ -157,15 +161,15 @@ def test_merge_is_idempotent(spark, settings: Settings, sim):
     anomalies = Detector(DetectorConfig()).process(
         events_to_metrics(events), events[["ts", "message", "level", "status"]])
     assert len(anomalies) > 0
-    first = delta_io.merge_anomalies(spark, settings, anomalies)
-    second = delta_io.merge_anomalies(spark, settings, anomalies)
-    back = delta_io.read_anomalies(spark, settings)
+    first = anomaly_table.insert_new(spark, settings, anomalies)
+    second = anomaly_table.insert_new(spark, settings, anomalies)
+    back = anomaly_table.read(spark, settings)
     assert (first, second) == (len(anomalies), 0)
     assert len(back) == len(anomalies)
     assert sorted(back.anomaly_id) == sorted(anomalies.anomaly_id)
     assert back.anomaly_id.is_unique
     schema = spark.read.format("delta").load(str(settings.table_path("anomalies"))).schema
-    assert [f.name for f in schema] == column_names(ANOMALIES_DDL)
+    assert [f.name for f in schema] == column_names(anomaly_table.TABLE_DDL)
     row = back.set_index("anomaly_id").loc[anomalies.anomaly_id.iloc[0]]
     assert row.kind == anomalies.kind.iloc[0]
     assert json.loads(row.features) == json.loads(anomalies.features.iloc[0])
@@ -195,13 +199,13 @@ def test_analyze_train_and_rerun(spark, settings: Settings, sim, tmp_path, capsy
     assert ev["per_kind"]["error_burst"]["recall"] == 1.0
     assert ev["per_kind"]["error_burst"]["median_delay_windows"] <= 1
     assert ev["false_positives"] == 0
-    stored = delta_io.read_anomalies(spark, settings)
+    stored = anomaly_table.read(spark, settings)
     assert len(stored) == result["anomalies"] == result["inserted"] > 0
     assert set(stored.kind) == {"error_burst"}
 
     # the same range again: nothing new
     assert detect.run(_args(), settings) == 0
-    assert len(delta_io.read_anomalies(spark, settings)) == len(stored)
+    assert len(anomaly_table.read(spark, settings)) == len(stored)
 
 
 def test_bad_arguments_are_clear_errors(settings: Settings, capsys, tmp_path):
@@ -220,12 +224,12 @@ def test_stream_service_reads_only_new_windows(spark, settings: Settings, sim):
     service.warm_up()
     assert service.windows == BURST_AT_S // 10
     assert service.poll_once() == 0  # no new version: nothing read
-    assert len(delta_io.read_anomalies(spark, settings)) == 0
+    assert len(anomaly_table.read(spark, settings)) == 0
 
     write_tables(spark, settings, events[events.ts >= cut_ms])
     inserted = service.poll_once()
     assert service.windows == SIM_S // 10
-    stored = delta_io.read_anomalies(spark, settings)
+    stored = anomaly_table.read(spark, settings)
     assert inserted == len(stored) > 0
     burst = labels[0]
     first = stored[stored.kind == "error_burst"].window_start.min()

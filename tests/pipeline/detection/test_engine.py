@@ -219,6 +219,32 @@ def test_rerun_gives_identical_ids(scenario_run):
     assert not anomalies.anomaly_id.duplicated().any()
 
 
+def test_peek_scores_open_windows_without_learning_from_them(scenario_run):
+    """Peeking at every window before processing it (the stream detector on open windows)
+    changes no final verdict; the peeked findings are the final ones, marked provisional."""
+    events, _labels, _det, anomalies = scenario_run
+    metrics = events_to_metrics(events)
+    logs = events[["ts", "message", "level", "status"]]
+    det = Detector(DetectorConfig())
+    finals, peeked = [], []
+    cut = pd.Timestamp(SIM_START_MS, unit="ms") + pd.Timedelta(seconds=WARMUP_S)
+    for ws, window in metrics.groupby("window_start", sort=True):
+        if ws == cut:
+            det.end_learning()
+            det.train()
+        half = window.assign(requests=window.requests // 2, errors=window.errors // 2)
+        peeked.append(det.peek(half))  # half the counts: as if half of it had arrived
+        peeked.append(det.peek(window))
+        ms = (ws - pd.Timestamp(0)) // pd.Timedelta(milliseconds=1)
+        finals.append(det.process(window, logs[(logs.ts >= ms) & (logs.ts < ms + 10_000)]))
+    final = pd.concat(finals, ignore_index=True)
+    assert sorted(final.anomaly_id) == sorted(anomalies.anomaly_id)
+    assert set(final.status) == {"final"}
+    full = pd.concat(peeked[1::2], ignore_index=True)
+    assert set(full.status) == {"provisional"}
+    metric_findings = final[final.detector != "pattern"]  # templates wait for the final
+    assert set(full.anomaly_id) == set(metric_findings.anomaly_id)
+
 # -- model persistence --------------------------------------------------------------------
 def test_model_round_trip_gives_identical_scores(scenario_run, tmp_path):
     _events, _labels, det, _a = scenario_run
@@ -287,6 +313,32 @@ def test_template_share_jump_reports_its_signal():
     assert [(f.kind, f.new, f.count) for f in found] == [("error_burst", False, 40)]
     assert found[0].expected_share == pytest.approx(0.05)
 
+
+def test_commonest_template_returning_after_a_new_pattern_is_not_a_jump():
+    """A new pattern takes a third of the messages for twenty minutes: the commonest
+    template's share falls meanwhile and is not learned, so its return is no finding."""
+    det = PatternDetector(min_count=3, baseline_windows=90, min_history=12)
+    get = [f"GET /p/{i} completed with 200" for i in range(60)]
+    other = [f"user {i} logged in from 10.0.0.{i % 9}" for i in range(40)]
+    tls = ["TLS handshake with upstream payments-gw failed: certificate has expired"] * 50
+    w = 0
+
+    def window(msgs: list[str]) -> list[str]:
+        nonlocal w
+        w += 1
+        return [(f.kind, f.new) for f in det.process(T0 + pd.Timedelta(seconds=10 * w),
+                                                     pd.DataFrame({"message": msgs}))]
+
+    for _ in range(20):
+        assert window(get + other) == []
+    det.learning = False
+    assert window(get + other + tls) == [("new_pattern", True)]
+    during = [window(get + other + tls) for _ in range(119)]  # 20 minutes in all
+    assert all(f == [] for f in during)
+    assert [window(get + other) for _ in range(30)] == [[]] * 30  # GET: 40 % -> 60 %
+    # a rise that is a real surge of a template is still one
+    burst = get + other[:10] + ["user 7 logged in from 10.0.0.7"] * 120
+    assert window(burst) == [("other", False)]
 
 # -- evaluation ---------------------------------------------------------------------------
 def test_evaluation_counts_exactly():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipeline.components import child_env
-from pipeline.detection import delta_io
+from pipeline.detection import anomaly_table
 from pipeline.detection.runner import start_in_session
 from pipeline.runners.stream_job import StreamRunner
 from pipeline.sources.sampling import source_names
@@ -63,7 +63,7 @@ def test_injected_error_burst_is_flagged_within_two_windows(spark, kafka_setting
         latest_ok = burst_start + pd.Timedelta(seconds=2 * WINDOW_S)
 
         def flagged() -> pd.DataFrame:
-            a = delta_io.read_anomalies(spark, s)
+            a = anomaly_table.read(spark, s)
             if a.empty:
                 return a
             return a[(a.kind == "error_burst") & (a.entity == victim)]
