@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pipeline.jvm import require_java, spark_extra_jars
+from pipeline.jvm.nio_fs import local_fs_conf
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         # Delta's default of 50 tasks per snapshot read dominates small queries on a laptop.
         conf["spark.databricks.delta.snapshotPartitions"] = str(max(2, os.cpu_count() or 2))
+        # no chmod process per file written (pipeline.jvm.nio_fs), when `lakewatch setup` built it
+        conf.update(local_fs_conf(settings))
     conf.update(s.extra_conf)
     return conf
 

@@ -1,4 +1,5 @@
-"""``lakewatch setup``: fill the jar cache from Maven Central (a second run downloads nothing)."""
+"""``lakewatch setup``: fill the jar cache from Maven Central (a second run downloads nothing),
+and compile :mod:`pipeline.jvm.nio_fs` when a JDK is there."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from pipeline.jvm.artifacts import ResolveError, setup_all
 from pipeline.jvm.java import JavaError
+from pipeline.jvm.nio_fs import build_nio_fs_jar
 from pipeline.settings import Settings
 
 
@@ -24,6 +26,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     total = sum(s["bytes"] for s in stats.values())
     downloaded = [name for name, s in stats.items() if s["downloaded"]]
     print(f"jar cache: {total / 1e6:.1f} MB; downloaded: {', '.join(downloaded) or 'nothing'}")
+    try:
+        jar, remark = build_nio_fs_jar(settings)
+    except RuntimeError as exc:  # a broken JDK must not stop the setup: stock Hadoop still works
+        jar, remark = None, str(exc)
+    print(f"local file system without a chmod per file: {jar or 'not built'} ({remark})")
     if args.json:
         import json
 

@@ -6,9 +6,9 @@ Kafka -> :func:`~pipeline.transforms.parsing.parse_records` -> repeats dropped
 to ``logs``, rejected ones to ``logs_quarantine`` and that batch's metrics partials
 (:func:`~pipeline.transforms.metrics.batch_partials`) to ``metrics`` - no second read of
 ``logs``, and a 10 s window is in ``metrics`` one trigger after its events arrive (provisional
-until the event-time watermark passes its end). Every write carries ``txnAppId`` /
-``txnVersion`` (app id stored in the checkpoint, version = batch id), so a batch replayed
-after a crash is skipped by Delta wherever it had already committed: exactly once.
+until the event-time watermark passes its end). Every commit names its batch
+(:mod:`pipeline.runners.batch_tags`), so a batch replayed after a crash is skipped wherever it
+had already committed: exactly once.
 
 The event-time watermark (newest event time minus ``processor.watermark``) lives in the
 partial rows themselves: on start it is read back from ``metrics``, so a replayed batch sees
@@ -71,14 +71,20 @@ def read_watermark(spark: SparkSession, settings: Settings) -> int | None:
 
 class IngestBatchWriter:
     """foreachBatch sink of the ingest query: one batch -> logs, quarantine and metrics
-    partials, each idempotently; folds old partials now and then (see :meth:`fold`)."""
+    partials, each idempotently; folds old partials now and then (see :func:`fold`)."""
 
     def __init__(self, settings: Settings, app_id: str, stats: ProcessorStats,
                  watermark_us: int | None = None) -> None:
+        from pipeline.runners.batch_tags import last_written_batch
+
         self.logs_path = str(settings.table_path(TABLE_LOGS))
         self.quarantine_path = str(settings.table_path(TABLE_QUARANTINE))
         self.metrics_path = str(settings.table_path(TABLE_METRICS))
         self.app_id = app_id
+        #: per table, the newest batch already committed (read once: only the first batch
+        #: after a start can be a replay, and one writer holds the lock)
+        self.written = {path: last_written_batch(path, app_id) for path in (
+            self.logs_path, self.quarantine_path, self.metrics_path)}
         self.stats = stats
         self.watermark_us = watermark_us
         self.delay_us = int(settings.processor.watermark_s * 1_000_000)
@@ -87,13 +93,20 @@ class IngestBatchWriter:
         self._folded_to_us: int | None = None
 
     def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
+        from pipeline.runners.batch_tags import batch_tag
+
+        done = self.written[path]
+        if done is not None and batch_id <= done:
+            log.info("batch %d already in %s: replay skipped", batch_id, path)
+            return
         (df.write.format("delta").mode("append")
-         .option("txnAppId", self.app_id).option("txnVersion", batch_id).save(path))
+         .option("userMetadata", batch_tag(self.app_id, batch_id)).save(path))
+        self.written[path] = batch_id
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
-        from pipeline.transforms.columns import LOGS_COLUMNS
+        from pipeline.transforms.columns import LOGS_COLUMNS, batch_constant
         from pipeline.transforms.metrics import batch_partials
         from pipeline.transforms.parsing import quarantined, valid_logs
 
@@ -101,7 +114,8 @@ class IngestBatchWriter:
         ok = F.col("reason").isNull()
         # a row is late when its 10 s window ended at or before the watermark: final already
         window_end_us = (F.floor(F.unix_micros("ts") / PARTIAL_US) + 1) * PARTIAL_US
-        late = ok & (window_end_us <= F.lit(wm)) if wm is not None else F.lit(False)
+        late = (ok & (window_end_us <= batch_constant(wm, "kafka_offset")) if wm is not None
+                else F.lit(False))
         t0 = time.perf_counter()
         phases: dict[str, float] = {}
         # cache only what the writes read: the logs columns, the reason and, for rejected rows

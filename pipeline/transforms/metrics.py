@@ -31,7 +31,12 @@ from pyspark.sql import functions as F
 
 from pipeline.latency_hist import GAMMA, LN_GAMMA, MIN_MS
 from pipeline.schemas import PARTIAL_WINDOW, WINDOW_SIZES
-from pipeline.transforms.columns import METRIC_PARTIALS_COLUMNS, METRICS_COLUMNS, conform
+from pipeline.transforms.columns import (
+    METRIC_PARTIALS_COLUMNS,
+    METRICS_COLUMNS,
+    batch_constant,
+    conform,
+)
 
 #: window_size label -> Spark window duration.
 WINDOWS: dict[str, str] = {label: size.spark for label, size in WINDOW_SIZES.items()}
@@ -110,14 +115,15 @@ def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None) 
             F.struct(F.col("b").alias("b"), F.col("requests").alias("n"))))).alias("latency_hist"),
         F.sum(F.when(F.col("b").isNotNull(), F.col("requests"))).alias("_latencies"),
     )
-    watermark = (F.timestamp_micros(F.lit(watermark_us)) if watermark_us is not None
-                 else F.lit(None).cast("timestamp"))
+    # per-batch values as batch constants: one compiled plan for every batch
+    watermark = (F.timestamp_micros(batch_constant(watermark_us, "requests"))
+                 if watermark_us is not None else F.lit(None).cast("timestamp"))
     out = per_window.select(
         F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
         F.lit(PARTIAL_WINDOW).alias("window_size"), *GROUP_KEYS, *COUNT_COLUMNS,
         (F.col("errors") / F.col("requests")).alias("error_rate"),
         *_percentile_columns("latency_hist", "_latencies"), "latency_hist",
-        watermark.alias("watermark"), F.lit(batch_id).cast("bigint").alias("batch_id"),
+        watermark.alias("watermark"), batch_constant(batch_id, "requests").alias("batch_id"),
     )
     return conform(out, METRIC_PARTIALS_COLUMNS)
 

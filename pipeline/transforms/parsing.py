@@ -44,7 +44,12 @@ from pyspark.sql import types as T
 
 from pipeline import access_log
 from pipeline.schemas import HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SOURCE, LEVELS
-from pipeline.transforms.columns import LOGS_COLUMNS, QUARANTINE_COLUMNS, conform
+from pipeline.transforms.columns import (
+    LOGS_COLUMNS,
+    QUARANTINE_COLUMNS,
+    batch_constant,
+    conform,
+)
 
 #: JSON fields an event must carry (non-null, non-empty); the others may be absent.
 REQUIRED_JSON_FIELDS: tuple[str, ...] = ("ts", "level", "source", "method", "endpoint", "status")
@@ -147,7 +152,9 @@ def parse_records(
     ``reason`` is null for a valid event. ``records`` has the Kafka source's columns
     (``value``, ``topic``, ``partition``, ``offset``, ``timestamp``; ``headers`` optional).
     ``now`` defaults to ``current_timestamp()``, which in a stream is the micro-batch's
-    timestamp, recorded in the checkpoint, so a replayed batch routes every row identically.
+    timestamp, recorded in the checkpoint, so a replayed batch routes every row identically
+    (passed as a :func:`~pipeline.transforms.columns.batch_constant`: one compiled parser for
+    every batch).
     """
     if "headers" not in records.columns:
         records = records.withColumn(
@@ -163,7 +170,7 @@ def parse_records(
         F.col("partition").cast("int").alias("kafka_partition"),
         F.col("offset").cast("bigint").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-        now.alias("ingest_ts"),
+        F.timestamp_micros(batch_constant(now, "partition")).alias("ingest_ts"),
         F.lower(F.trim(_header(HEADER_FORMAT))).alias("_h_format"),
         _blank_to_null(_header(HEADER_SOURCE)).alias("_h_source"),
         _blank_to_null(_header(HEADER_EVENT_ID)).alias("_h_event_id"),
