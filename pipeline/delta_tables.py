@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.delta_checkpoints import HOT_PATH_INTERVAL, checkpoint_table
+from pipeline.delta_checkpoints import PROPERTY as CHECKPOINT_PROPERTY
 from pipeline.schemas import (
     LOGS_DDL,
     METRIC_PARTIALS_DDL,
@@ -55,6 +57,8 @@ ZORDER_COLUMNS: dict[str, tuple[str, ...]] = {
     TABLE_QUARANTINE: (),
 }
 ANALYTICS_PREFIX = "analytics_"
+#: Checkpoints happen beside the stream, not inside its commits (pipeline.delta_checkpoints).
+STREAM_TABLE_PROPERTIES = {CHECKPOINT_PROPERTY: str(HOT_PATH_INTERVAL)}
 
 
 def is_delta_table(path: Path) -> bool:
@@ -69,16 +73,29 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     for name, (ddl, partitions) in PROCESSOR_TABLES.items():
         path = settings.table_path(name)
         if is_delta_table(path):
+            _ensure_properties(spark, path, STREAM_TABLE_PROPERTIES)
             continue
         builder = (
             DeltaTable.createIfNotExists(spark)
             .location(str(path))
             .addColumns(StructType.fromDDL(ddl))
         )
+        for key, value in STREAM_TABLE_PROPERTIES.items():
+            builder = builder.property(key, value)
         if partitions:
             builder = builder.partitionedBy(*partitions)
         builder.execute()
         log.info("created Delta table %s at %s", name, path)
+
+
+def _ensure_properties(spark: SparkSession, path: Path, wanted: dict[str, str]) -> None:
+    """Set table properties a table made by an older version lacks (one commit, if any)."""
+    row = spark.sql(f"DESCRIBE DETAIL delta.`{path.resolve()}`").select("properties").first()
+    have = dict(row["properties"] or {}) if row else {}
+    missing = {k: v for k, v in wanted.items() if have.get(k) != v}
+    if missing:
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+        spark.sql(f"ALTER TABLE delta.`{path.resolve()}` SET TBLPROPERTIES ({props})")
 
 
 def delta_table_dirs(settings: Settings) -> dict[str, Path]:
@@ -249,6 +266,7 @@ def optimize_table(
     spark.sql(sql).collect()
     after_optimize = file_stats(spark, path)
     spark.sql(f"VACUUM {target} RETAIN {vacuum_retention_hours} HOURS").collect()
+    checkpoint_table(spark, path)  # its commits do not (HOT_PATH_INTERVAL)
     return {
         "table": name,
         "zorder": list(zorder),

@@ -139,6 +139,9 @@ class ProcessorSettings(_Section):
     fold_every_s: float = Field(
         300.0, gt=0, description="stream mode: rewrite final windows' metrics partials as one "
                                  "row per window every N s")
+    delta_checkpoint_every: int = Field(
+        25, ge=1, description="stream mode: checkpoint each Delta table beside the stream once "
+                              "it is N commits past its last checkpoint (never inside a batch)")
     max_message_bytes: int = Field(1_000_000, ge=1024)
     max_clock_skew_s: int = Field(7 * 24 * 3600, ge=1)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
@@ -211,6 +214,12 @@ class SqlSettings(_Section):
     time_limit_s: float = Field(300.0, gt=0)
     row_cap: int = Field(1_000_000, ge=1)
     allow_writes: bool = False
+    #: The stream processor serves read-only SQL over Spark Connect (loopback, token, guarded)
+    #: and the app and ``lakewatch sql`` use it instead of starting their own Spark.
+    connect: bool = True
+    #: How long a client waits for the processor's endpoint to answer before using its own
+    #: session.
+    connect_timeout_s: float = Field(10.0, gt=0)
 
 
 class Settings(BaseSettings):

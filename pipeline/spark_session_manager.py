@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pipeline.jvm import require_java, spark_extra_jars
@@ -27,6 +28,30 @@ log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _session: SparkSession | None = None
 _started_at: float | None = None
+#: Extra conf and a start hook for the next session built (:func:`configure_next_session`).
+_next_conf: dict[str, str] = {}
+_on_start: list[Callable[[SparkSession], None]] = []
+
+
+def configure_next_session(conf: dict[str, str],
+                           on_start: Callable[[SparkSession], None] | None = None) -> None:
+    """Add ``conf`` to the session :func:`get_spark` builds next and call ``on_start`` with
+    it once built: how a command (the processor serving SQL) extends the session that library
+    code creates. ``spark.driver.extraClassPath`` entries are joined, not replaced."""
+    with _lock:
+        _next_conf.update(conf)
+        if on_start is not None:
+            _on_start.append(on_start)
+
+
+def _merged(conf: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    out = dict(conf)
+    for key, value in extra.items():
+        if key == "spark.driver.extraClassPath" and out.get(key):
+            out[key] = f"{out[key]}:{value}"
+        else:
+            out[key] = value
+    return out
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -83,7 +108,7 @@ def get_spark(settings: Settings) -> SparkSession:
         if _session is not None and _session_alive(_session):
             return _session
         require_java()
-        conf = spark_conf(settings)
+        conf = _merged(spark_conf(settings), _next_conf)
         # Python workers (if a code path ever needs them) use this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -98,6 +123,14 @@ def get_spark(settings: Settings) -> SparkSession:
         _started_at = time.monotonic() - started
         log.info("SparkSession ready in %.1f s (master %s)", _started_at, settings.spark.master)
         atexit.register(stop_spark)
+        hooks = list(_on_start)
+        _next_conf.clear()
+        _on_start.clear()
+        for hook in hooks:
+            try:
+                hook(_session)
+            except Exception:  # an optional extra (the SQL endpoint) must not stop the job
+                log.exception("session start hook %r failed", hook)
         return _session
 
 

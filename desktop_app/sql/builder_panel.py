@@ -1,5 +1,8 @@
 """The query-builder panel: pick a table, columns, filters, time range, grouping and
-aggregates; it writes the SQL (values as named parameters) into the editor and can run it."""
+aggregates; it writes the SQL (values as named parameters) into the editor and can run it.
+
+Its percentiles are approximate (a KLL sketch): a note under the aggregates says by how much
+whenever one is chosen, and the Percentile column's header and cells carry it as a tooltip."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from pipeline.sql.query_builder import (
     QuerySpec,
     TimeRange,
     build_query,
+    percentile_note,
 )
 
 
@@ -76,6 +80,11 @@ class BuilderPanel(QWidget):
         self.group_by = QListWidget()
         self.aggregates = QTableWidget(0, 3)
         self.aggregates.setHorizontalHeaderLabels(["Function", "Column", "Percentile"])
+        self.aggregates.horizontalHeaderItem(2).setToolTip(percentile_note())
+        self.percentile_note = QLabel(percentile_note())
+        self.percentile_note.setWordWrap(True)
+        self.percentile_note.setStyleSheet("color: #9CDCFE")
+        self.percentile_note.setHidden(True)
         add_agg = QPushButton("Add aggregate")
         add_agg.clicked.connect(lambda: self.add_aggregate())
         self.order_column = QComboBox()
@@ -105,6 +114,7 @@ class BuilderPanel(QWidget):
         form.addRow("Group by", self.group_by)
         form.addRow("Aggregates", self.aggregates)
         form.addRow("", add_agg)
+        form.addRow("", self.percentile_note)
         ol = QHBoxLayout()
         ol.addWidget(self.order_column, 1)
         ol.addWidget(self.order_desc)
@@ -148,6 +158,7 @@ class BuilderPanel(QWidget):
         self.order_column.addItems([c.name for c in cols])
         self.filters.setRowCount(0)
         self.aggregates.setRowCount(0)
+        self._update_percentile_note()
 
     # -- rows ----------------------------------------------------------------------------
     def add_filter(self, column: str | None = None, op: str = "=", value: str = "") -> None:
@@ -170,13 +181,26 @@ class BuilderPanel(QWidget):
         self.aggregates.insertRow(row)
         f_box = QComboBox()
         f_box.addItems(AGGREGATES)
+        f_box.setItemData(AGGREGATES.index("percentile"), percentile_note(),
+                          Qt.ItemDataRole.ToolTipRole)
         f_box.setCurrentText(func)
+        f_box.currentTextChanged.connect(self._update_percentile_note)
         c_box = QComboBox()
         c_box.addItems(["*", *[c.name for c in self._cols()]])
         c_box.setCurrentText(column or "*")
         self.aggregates.setCellWidget(row, 0, f_box)
         self.aggregates.setCellWidget(row, 1, c_box)
-        self.aggregates.setCellWidget(row, 2, QLineEdit(percentile))
+        pct = QLineEdit(percentile)
+        pct.setPlaceholderText("0.5")
+        pct.setToolTip(percentile_note())
+        self.aggregates.setCellWidget(row, 2, pct)
+        self._update_percentile_note()
+
+    def _update_percentile_note(self, *_: object) -> None:
+        """Show the note on approximate percentiles while an aggregate row is a percentile."""
+        self.percentile_note.setHidden(not any(
+            self.aggregates.cellWidget(r, 0).currentText() == "percentile"
+            for r in range(self.aggregates.rowCount())))
 
     def set_checked(self, which: str, names: list[str]) -> None:
         lst = self.columns if which == "columns" else self.group_by

@@ -32,6 +32,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.mode == "stream":
+        if settings.sql.connect and not args.available_now:
+            _serve_sql(settings)
         every = args.optimize_every or settings.processor.optimize_every_s
         return run_stream(settings, available_now=args.available_now,
                           optimize_every_s=every, with_detector=args.with_detector)
@@ -46,6 +48,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stop_spark()
     return 0
+
+
+def _serve_sql(settings: Settings) -> None:
+    """The stream job's session also serves read-only SQL to the app (Spark Connect)."""
+    from pipeline.jvm.connect_guard import connect_server_conf
+    from pipeline.spark_session_manager import configure_next_session
+    from pipeline.sql.connect_server import new_token, serve
+
+    token = new_token()
+    conf = connect_server_conf(settings, token)
+    if conf:
+        configure_next_session(conf, lambda spark: serve(spark, settings, token))
 
 
 def _print_analytics(spark: SparkSession, settings: Settings, written: dict[str, int]) -> None:

@@ -1,5 +1,6 @@
 """``lakewatch setup``: fill the jar cache from Maven Central (a second run downloads nothing),
-and compile :mod:`pipeline.jvm.nio_fs` when a JDK is there."""
+and compile :mod:`pipeline.jvm.nio_fs` and :mod:`pipeline.jvm.connect_guard` when a JDK is
+there."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import sys
 
 from pipeline.jvm.artifacts import ResolveError, setup_all
+from pipeline.jvm.connect_guard import build_guard_jar
 from pipeline.jvm.java import JavaError
 from pipeline.jvm.nio_fs import build_nio_fs_jar
 from pipeline.settings import Settings
@@ -31,6 +33,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except RuntimeError as exc:  # a broken JDK must not stop the setup: stock Hadoop still works
         jar, remark = None, str(exc)
     print(f"local file system without a chmod per file: {jar or 'not built'} ({remark})")
+    try:
+        jar, remark = build_guard_jar(settings)
+    except RuntimeError as exc:  # without it the app runs SQL in its own session, as before
+        jar, remark = None, str(exc)
+    print(f"read-only guard of the processor's SQL endpoint: {jar or 'not built'} ({remark})")
     if args.json:
         import json
 

@@ -11,14 +11,9 @@ the JDK's ``javac`` into the jar cache. Spark in local mode then uses them for `
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-import tempfile
-import zipfile
 from pathlib import Path
 
-from pipeline.jvm.java import require_java
+from pipeline.jvm import javac
 from pipeline.settings import Settings
 
 SOURCES = Path(__file__).parent / "java_src"
@@ -28,14 +23,14 @@ ABSTRACT_FS_CLASS = "io.lakewatch.hadoop.NioLocalFs"
 
 
 def _sources() -> list[Path]:
-    return sorted(SOURCES.rglob("*.java"))
+    return javac.sources(SOURCES)
+
+
+_javac = javac.find_javac  # (the tests ask it whether a JDK is here)
 
 
 def _jar_path(settings: Settings) -> Path:
-    digest = hashlib.sha256()
-    for src in _sources():
-        digest.update(src.relative_to(SOURCES).as_posix().encode() + b"\0" + src.read_bytes())
-    return settings.jars_dir / GROUP / f"lakewatch-nio-fs-{digest.hexdigest()[:12]}.jar"
+    return javac.jar_path(SOURCES, settings.jars_dir / GROUP, "lakewatch-nio-fs")
 
 
 def nio_fs_jar(settings: Settings) -> Path | None:
@@ -47,13 +42,6 @@ def nio_fs_jar(settings: Settings) -> Path | None:
     return next(iter(sorted((settings.jars_dir / GROUP).glob("lakewatch-nio-fs-*.jar"))), None)
 
 
-def _javac() -> Path | None:
-    java = require_java()
-    beside = java.resolve().parent / "javac"
-    found = beside if beside.is_file() else shutil.which("javac")
-    return Path(found) if found else None
-
-
 def build_nio_fs_jar(settings: Settings) -> tuple[Path | None, str]:
     """Compile the sources against pyspark's Hadoop jar (a no-op when built); (jar, remark)."""
     jar = nio_fs_jar(settings)
@@ -61,28 +49,14 @@ def build_nio_fs_jar(settings: Settings) -> tuple[Path | None, str]:
         return jar, "cached"
     if not _sources():
         return None, f"no Java sources in {SOURCES}"
-    javac = _javac()
-    if javac is None:
+    compiler = javac.find_javac()
+    if compiler is None:
         return None, "no javac (a JRE only): Hadoop will spawn chmod per file, slower commits"
     from pipeline.jvm.artifacts import pyspark_jars_dir
 
     classpath = [str(p) for p in pyspark_jars_dir().glob("hadoop-client-api-*.jar")]
     jar = _jar_path(settings)
-    with tempfile.TemporaryDirectory(prefix="lakewatch-javac-") as tmp:
-        proc = subprocess.run(
-            [str(javac), "--release", "17", "-cp", ":".join(classpath), "-d", tmp,
-             *map(str, _sources())],
-            capture_output=True, text=True, check=False, timeout=300)
-        if proc.returncode != 0:
-            raise RuntimeError(f"javac failed on {SOURCES}:\n{proc.stderr[-2000:]}")
-        jar.parent.mkdir(parents=True, exist_ok=True)
-        for old in jar.parent.glob("*.jar"):
-            old.unlink()
-        partial = jar.with_suffix(".part")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
-            for cls in sorted(Path(tmp).rglob("*.class")):
-                zf.write(cls, cls.relative_to(tmp).as_posix())
-        partial.replace(jar)
+    javac.compile_jar(compiler, SOURCES, classpath, jar)
     return jar, "compiled"
 
 

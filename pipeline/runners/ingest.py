@@ -56,6 +56,9 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
+#: rows of a batch per write task (and file): a live batch's few thousand rows need one task;
+#: a catch-up batch of hundreds of thousands keeps both cores busy
+ROWS_PER_TASK = 100_000
 PARTIAL_US = int(WINDOW_SIZES[PARTIAL_WINDOW].seconds * 1_000_000)
 log = logging.getLogger(__name__)
 
@@ -131,17 +134,19 @@ class IngestBatchWriter:
             ).first()
             n_ok, n_bad, n_late = int(row["ok"]), int(row["bad"]), int(row["late"])
             phases["read"] = time.perf_counter() - t0
+            # one task (and file per date) for a live batch's few thousand rows
+            tasks = 1 + n_ok // ROWS_PER_TASK
             if n_ok:
-                self._append(valid_logs(batch), self.logs_path, batch_id)
+                self._append(valid_logs(batch).coalesce(tasks), self.logs_path, batch_id)
             if n_bad:
                 self._append(quarantined(batch), self.quarantine_path, batch_id)
             phases["logs"] = time.perf_counter() - t0 - phases["read"]
             if n_ok > n_late:
                 new_wm = row["max_ts"] - self.delay_us
                 new_wm = new_wm if wm is None else max(wm, new_wm)
-                rows = valid_logs(batch.filter(~late))
-                self._append(batch_partials(rows, batch_id=batch_id, watermark_us=new_wm),
-                             self.metrics_path, batch_id)
+                parts = batch_partials(batch.filter(ok & ~late), batch_id=batch_id,
+                                       watermark_us=new_wm, partitions=tasks)
+                self._append(parts, self.metrics_path, batch_id)
                 self.watermark_us = new_wm
             phases["metrics"] = time.perf_counter() - t0 - phases["read"] - phases["logs"]
             self.stats.batch_written(batch_id, n_ok, n_bad, n_late,

@@ -4,7 +4,8 @@
 the checkpoint (:mod:`~pipeline.runners.checkpoints`), starts ``ingest``, which writes
 ``logs``, ``logs_quarantine`` and the ``metrics`` partials from each micro-batch
 (:mod:`~pipeline.runners.ingest`), writes the status every ``processor.status_interval_s``
-(:mod:`~pipeline.runners.progress`) and runs OPTIMIZE + VACUUM between batches when due or
+(:mod:`~pipeline.runners.progress`), checkpoints the Delta tables beside the stream
+(:mod:`pipeline.delta_checkpoints`) and runs OPTIMIZE + VACUUM between batches when due or
 requested (``run_dir/optimize.request``, see
 :func:`pipeline.runners.batch_jobs.run_optimize`). Kafka data deleted by retention before it
 was processed stops the stream (``failOnDataLoss``), sets ``data_loss`` in the status and
@@ -22,7 +23,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from pipeline.delta_checkpoints import DeltaCheckpointer
 from pipeline.delta_tables import (
+    PROCESSOR_TABLES,
     WriterLock,
     WriterLockBusy,
     ensure_tables,
@@ -74,6 +77,8 @@ class StreamRunner:
         self.data_loss = False
         self._listener = None
         self._maint_thread: threading.Thread | None = None
+        self._checkpointer: DeltaCheckpointer | None = None
+        self._checkpoint_thread: threading.Thread | None = None
         self._last_optimize = time.monotonic()
         self.migrated: str | None = None
 
@@ -92,6 +97,9 @@ class StreamRunner:
         self.queries[INGEST] = start_ingest(
             self.spark, self.settings, app_id, self.stats, self.available_now
         )
+        self._checkpointer = DeltaCheckpointer(
+            self.spark, [self.settings.table_path(name) for name in PROCESSOR_TABLES],
+            self.settings.processor.delta_checkpoint_every)
         self.write_status("running")
 
     def run(self) -> int:
@@ -103,6 +111,7 @@ class StreamRunner:
                 if self._check_failures():
                     break
                 self._maybe_maintain()
+                self._maybe_checkpoint()
                 if self.available_now and not any(q.isActive for q in self.queries.values()):
                     break
                 self.write_status("running")
@@ -138,9 +147,11 @@ class StreamRunner:
                     q.stop()
                 except Exception as exc:  # report, keep stopping the others
                     log.warning("stopping %s: %s", name, exc)
-        if self._maint_thread is not None:
-            # A Delta commit is atomic: abandoning an unfinished OPTIMIZE at exit loses nothing.
-            self._maint_thread.join(timeout=60)
+        for thread in (self._maint_thread, self._checkpoint_thread):
+            if thread is not None:
+                # A Delta commit is atomic, a checkpoint file written whole: abandoning an
+                # unfinished OPTIMIZE or checkpoint at exit loses nothing.
+                thread.join(timeout=60)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 self.spark.streams.removeListener(self._listener)
@@ -156,6 +167,20 @@ class StreamRunner:
                      **fields)
 
     # maintenance inside the writer process
+    def _maybe_checkpoint(self) -> None:
+        busy = self._checkpoint_thread is not None and self._checkpoint_thread.is_alive()
+        if self._checkpointer is None or busy:
+            return
+        self._checkpoint_thread = threading.Thread(
+            target=self._checkpoint_due, name="delta-checkpoint", daemon=True)
+        self._checkpoint_thread.start()
+
+    def _checkpoint_due(self) -> None:
+        try:
+            self._checkpointer.run_due()
+        except Exception as exc:  # the next round retries; readers only replay more JSON
+            log.warning("Delta checkpoint failed (will retry): %s", exc)
+
     def _maybe_maintain(self) -> None:
         if self._maint_thread is not None and self._maint_thread.is_alive():
             return

@@ -10,6 +10,11 @@ A partition can be large (a 128 MB file split), so when the plan reads its input
 order (no shuffle, sort or limit; deterministic), the first page comes from a ``LIMIT`` job,
 which stops reading once it has the page; the partition iterator then repeats those rows,
 and they are checked to be the same (a table rewritten in between is reported, never mixed).
+
+When the stream processor is up, the session is a Spark Connect session on the processor's own
+SparkSession (:mod:`pipeline.sql.remote`): no second JVM. The endpoint checks each statement
+with the same rules before planning it; here job tags replace job groups, parameters are
+inlined as escaped literals, and results are capped on the server (``LIMIT row_cap + 1``).
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.settings import Settings
-from pipeline.sql import catalog
+from pipeline.sql import catalog, remote
 from pipeline.sql.errors import QueryCancelledError, SqlError, TimeLimitError
 from pipeline.sql.errors_spark import from_spark, shift
-from pipeline.sql.params import sql_with_args
+from pipeline.sql.params import inline_args, sql_with_args
 from pipeline.sql.safety import Verdict, check_statement
 from pipeline.sql.splitter import Statement, split_statements
 
@@ -152,6 +157,15 @@ class QueryResult:
                 self._finish()
 
 
+def _returns_rows(sql: str) -> bool:
+    """A query (not a command such as DESCRIBE or SHOW), which a LIMIT may wrap."""
+    from pipeline.sql.splitter import plain_code
+
+    head = "".join(c if f else " " for c, f in zip(sql, plain_code(sql), strict=True))
+    words = head.split(None, 1)
+    return bool(words) and words[0].lower() in ("select", "with", "from", "values", "table")
+
+
 #: Logical operators that keep their input's row order and read partitions independently.
 _ORDERED_NODES = frozenset({"Project", "Filter", "Generate", "SubqueryAlias", "View",
                             "LogicalRelation", "LocalRelation", "Range"})
@@ -183,27 +197,43 @@ class SqlEngine:
         self._spark = spark
         self._active: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
 
     # -- session -------------------------------------------------------------------------
     @property
     def spark(self) -> Any:
-        if self._spark is None:
-            from pipeline.spark_session_manager import get_spark
+        """The processor's session through its SQL endpoint when it is up, else this
+        process's own (started on first use)."""
+        with self._session_lock:
+            if self._spark is None:
+                self._spark = remote.connect(self.settings)
+            if self._spark is None:
+                from pipeline.spark_session_manager import get_spark
 
-            self._spark = get_spark(self.settings)
-        return self._spark
+                self._spark = get_spark(self.settings)
+            return self._spark
+
+    @property
+    def is_remote(self) -> bool:
+        """True when statements run on the processor's session (Spark Connect)."""
+        return self._spark is not None and remote.is_remote(self._spark)
 
     def start(self) -> dict[str, list[catalog.Column]]:
         """Start Spark (slow the first time), register the tables, return the catalog."""
         return self.refresh_catalog()
 
     def refresh_catalog(self) -> dict[str, list[catalog.Column]]:
-        catalog.register_tables(self.spark, self.settings)
-        return catalog.catalog_snapshot(self.spark)
+        spark = self.spark
+        if not remote.is_remote(spark):  # the processor registers them for its endpoint
+            catalog.register_tables(spark, self.settings)
+        return catalog.catalog_snapshot(spark)
 
     # -- safety --------------------------------------------------------------------------
-    def check(self, sql: str) -> Verdict:
-        """Apply the safety rules to one statement (raises RefusedError / SqlError)."""
+    def check(self, sql: str) -> Verdict | None:
+        """Apply the safety rules to one statement (raises RefusedError / SqlError). None
+        over Spark Connect: the endpoint applies them to what it receives."""
+        if remote.is_remote(self.spark):
+            return None
         try:
             return check_statement(self.spark, sql, self.settings.sql.allow_writes)
         except SqlError:
@@ -245,13 +275,20 @@ class SqlEngine:
         head, head_limit = None, min(first_page, cap)
         try:
             with self._job_group(query_id):
-                df = sql_with_args(spark, sql, args)
+                if remote.is_remote(spark):
+                    df = spark.sql(inline_args(sql, args))
+                    if _returns_rows(sql):
+                        df = df.limit(cap + 1)  # never more on the processor than is shown
+                else:
+                    df = sql_with_args(spark, sql, args)
                 self._raise_if_cancelled(query_id)
                 fields = df.schema.fields
-                if head_limit > 0 and reads_in_fixed_order(df):
+                if head_limit > 0 and not remote.is_remote(spark) and reads_in_fixed_order(df):
                     head = [tuple(r) for r in df.limit(head_limit).collect()]
                     self._raise_if_cancelled(query_id)
                     open_rows = None
+                elif remote.is_remote(spark):
+                    open_rows = remote.StartedRows(df.toLocalIterator())
                 else:
                     open_rows = df.toLocalIterator(prefetchPartitions=False)
         except Exception as exc:
@@ -277,7 +314,16 @@ class SqlEngine:
 
     @contextlib.contextmanager
     def _job_group(self, query_id: str) -> Iterator[None]:
-        """Spark jobs started in this block (on this thread) belong to the query's group."""
+        """Spark jobs started in this block (on this thread) belong to the query's group
+        (over Spark Connect: operations started here carry the query's tag)."""
+        if remote.is_remote(self.spark):
+            tag = f"lakewatch-sql-{query_id}"
+            self.spark.addTag(tag)
+            try:
+                yield
+            finally:
+                self.spark.removeTag(tag)
+            return
         sc = self.spark.sparkContext
         sc.setJobGroup(f"lakewatch-sql-{query_id}", f"lakewatch sql {query_id}", True)
         try:
@@ -321,7 +367,7 @@ class SqlEngine:
             first = not state["cancelled"]
             state["cancelled"] = True
             state["timed_out"] = state["timed_out"] or timed_out
-        self.spark.sparkContext.cancelJobGroup(state["group"])
+        self._cancel_group(state["group"])
         if first:
             # A job submitted just after this cancel (the statement was between analysis
             # and its first job) is caught by repeating the cancel while it is active.
@@ -337,9 +383,15 @@ class SqlEngine:
             if state is None:
                 return
             try:
-                self.spark.sparkContext.cancelJobGroup(state["group"])
+                self._cancel_group(state["group"])
             except Exception:  # noqa: BLE001 - session stopped: nothing left to cancel
                 return
+
+    def _cancel_group(self, group: str) -> None:
+        if remote.is_remote(self.spark):
+            self.spark.interruptTag(group)
+        else:
+            self.spark.sparkContext.cancelJobGroup(group)
 
     def _is_cancelled(self, query_id: str) -> bool:
         with self._lock:
@@ -366,6 +418,13 @@ class SqlEngine:
         self._forget(query_id)
         if state and state["cancelled"]:
             return self._cancelled_error(state)
+        if self.is_remote:
+            refused = remote.refusal(exc)
+            if refused is not None:
+                return refused
+            if remote.status_name(exc) == "UNAVAILABLE":  # the processor stopped
+                with self._session_lock:
+                    self._spark = None  # the next statement finds its own way
         return from_spark(exc, sql)
 
     def _forget(self, query_id: str) -> None:

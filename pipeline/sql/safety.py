@@ -192,6 +192,14 @@ def _refuse(label: str, why: str) -> RefusedError:
     return RefusedError(f"refused: {label} is not allowed from the SQL workbench: {why}.")
 
 
+def file_query_refusal(parts: list[str]) -> RefusedError | None:
+    """The refusal for a relation name that is a direct file query (``parquet.`/path```)."""
+    if len(parts) >= 2 and (parts[-2].lower() in FILE_FORMATS or "/" in parts[-1]):
+        return _refuse(f"a direct file query ({parts[-2]}.`{parts[-1]}`)",
+                       "only the registered tables may be read")
+    return None
+
+
 def inspect_plan(plan: Any, jvm: Any, sql: str | None = None) -> Verdict:
     """Walk a parsed plan; raise RefusedError for anything never allowed; report writes.
 
@@ -221,11 +229,9 @@ def inspect_plan(plan: Any, jvm: Any, sql: str | None = None) -> Verdict:
             verdict.targets.extend(_write_targets(node, name, insp))
         if name == "UnresolvedRelation":
             parts = relation_name(node)
-            if len(parts) >= 2 and (parts[-2].lower() in FILE_FORMATS or "/" in parts[-1]):
-                raise _refuse(
-                    f"a direct file query ({parts[-2]}.`{parts[-1]}`)",
-                    "only the registered tables may be read",
-                )
+            refused = file_query_refusal(parts)
+            if refused is not None:
+                raise refused
             verdict.relations.append(".".join(parts))
         elif name == "UnresolvedTableValuedFunction":
             fn = [str(p) for p in _seq(node.name())]

@@ -24,8 +24,9 @@ class Statement:
     span_end: int
 
 
-def _scan(script: str) -> tuple[list[int], list[bool]]:
-    """Return the offsets of top-level ``;`` and a per-char flag "is code (not comment)"."""
+def _scan(script: str, quoted: list[bool] | None = None) -> tuple[list[int], list[bool]]:
+    """Return the offsets of top-level ``;`` and a per-char flag "is code (not comment)";
+    ``quoted``, when given, is set True for the characters of quoted strings and names."""
     semis: list[int] = []
     code = [True] * len(script)
     i, n = 0, len(script)
@@ -43,6 +44,8 @@ def _scan(script: str) -> tuple[list[int], list[bool]]:
                         continue
                     break
                 j += 1
+            if quoted is not None:
+                quoted[i:j + 1] = [True] * (min(j + 1, n) - i)
             i = j + 1
             continue
         if c == "-" and script.startswith("--", i):
@@ -86,6 +89,13 @@ def split_statements(script: str) -> list[Statement]:
             out.append(Statement(text, start, start + len(text), min(stop + 1, len(script))))
         begin = stop + 1
     return out
+
+
+def plain_code(script: str) -> list[bool]:
+    """Per character: True where it is SQL text itself (not a comment, string or quoted name)."""
+    quoted = [False] * len(script)
+    _, code = _scan(script, quoted)
+    return [c and not q for c, q in zip(code, quoted, strict=True)]
 
 
 def statement_at(script: str, cursor: int) -> Statement | None:

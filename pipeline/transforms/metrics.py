@@ -31,12 +31,7 @@ from pyspark.sql import functions as F
 
 from pipeline.latency_hist import GAMMA, LN_GAMMA, MIN_MS
 from pipeline.schemas import PARTIAL_WINDOW, WINDOW_SIZES
-from pipeline.transforms.columns import (
-    METRIC_PARTIALS_COLUMNS,
-    METRICS_COLUMNS,
-    batch_constant,
-    conform,
-)
+from pipeline.transforms.columns import METRIC_PARTIALS_COLUMNS, METRICS_COLUMNS, conform
 
 #: window_size label -> Spark window duration.
 WINDOWS: dict[str, str] = {label: size.spark for label, size in WINDOW_SIZES.items()}
@@ -50,12 +45,6 @@ PERCENTILE_ACCURACY = 10_000
 def is_error():
     """The error predicate of the ``errors`` column."""
     return (F.col("status") >= 500) | (F.col("level") == "ERROR")
-
-
-def latency_bucket() -> Column:
-    """``latency_ms`` -> its histogram bucket (null when the latency is)."""
-    return F.when(F.col("latency_ms").isNotNull(), F.expr(
-        f"CAST(floor(ln(greatest(latency_ms, {MIN_MS!r}D)) / {LN_GAMMA!r}D) AS INT)"))
 
 
 def quantile_sql(hist: str, total: str, q: float) -> str:
@@ -84,48 +73,77 @@ def _percentile_columns(hist: str, total: str) -> list[Column]:
             ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99"))]
 
 
-def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None) -> DataFrame:
+def batch_partials(rows: DataFrame, *, batch_id: int, watermark_us: int | None,
+                   partitions: int | None = None) -> DataFrame:
     """Valid ``logs`` rows of one micro-batch -> its partial ``metrics`` rows (10 s windows).
 
     ``watermark_us``: the event-time watermark after this batch (epoch microseconds), stored
-    in every row so readers can tell final windows from provisional ones.
+    in every row so readers can tell final windows from provisional ones. ``partitions``: shuffle
+    the rows once into that many tasks (and files) instead of aggregating twice with a shuffle
+    each - cheaper for a micro-batch's few thousand rows, not for a table's millions.
+
+    One SQL statement, analysed once: built op by op with the DataFrame API the same plan took
+    0.6-0.8 s of driver time per micro-batch to analyse, as SQL 0.15-0.25 s.
     """
-    status = F.col("status")
+    return rows.sparkSession.sql(
+        batch_partials_sql("{rows}", batch_id=batch_id, watermark_us=watermark_us,
+                           partitions=partitions), rows=rows)
 
-    def count_if(cond):
-        return F.sum(F.when(cond, 1).otherwise(0)).cast("bigint")
 
-    per_bucket = rows.groupBy(
-        F.window("ts", WINDOWS[PARTIAL_WINDOW]).alias("w"), *GROUP_KEYS,
-        latency_bucket().alias("b"),
-    ).agg(
-        F.count(F.lit(1)).alias("requests"),
-        count_if(is_error()).alias("errors"),
-        F.coalesce(F.sum("bytes"), F.lit(0)).cast("bigint").alias("bytes"),
-        count_if((status >= 200) & (status < 300)).alias("status_2xx"),
-        count_if((status >= 300) & (status < 400)).alias("status_3xx"),
-        count_if((status >= 400) & (status < 500)).alias("status_4xx"),
-        count_if((status >= 500) & (status < 600)).alias("status_5xx"),
-        count_if(status == 404).alias("status_404"),
+def _count_if(cond: str) -> str:
+    return f"CAST(sum(CASE WHEN {cond} THEN 1 ELSE 0 END) AS BIGINT)"
+
+
+def _batch_constant_sql(value: int, anchor: str) -> str:
+    """SQL of :func:`~pipeline.transforms.columns.batch_constant`: no recompilation per batch."""
+    return (f"CAST(CAST({int(value)} AS DECIMAL(20,0)) + CAST({anchor} * 0 AS DECIMAL(20,0)) "
+            "AS BIGINT)")
+
+
+def batch_partials_sql(source: str, *, batch_id: int, watermark_us: int | None,
+                       partitions: int | None = None) -> str:
+    """SQL text of :func:`batch_partials` over the relation ``source`` (a table or view name,
+    or a ``{placeholder}`` for ``spark.sql``'s DataFrame arguments - braces are literal)."""
+    keys = ", ".join(GROUP_KEYS)
+    hint = f"/*+ REPARTITION({int(partitions)}, w, {keys}) */ " if partitions else ""
+    bucket = (f"CASE WHEN latency_ms IS NOT NULL THEN CAST(floor(ln(greatest(latency_ms, "
+              f"{MIN_MS!r}D)) / {LN_GAMMA!r}D) AS INT) END")
+    counts = {
+        "requests": "count(1)",
+        "errors": _count_if("status >= 500 OR level = 'ERROR'"),
+        "bytes": "CAST(coalesce(sum(bytes), 0) AS BIGINT)",
+        "status_2xx": _count_if("status >= 200 AND status < 300"),
+        "status_3xx": _count_if("status >= 300 AND status < 400"),
+        "status_4xx": _count_if("status >= 400 AND status < 500"),
+        "status_5xx": _count_if("status >= 500 AND status < 600"),
+        "status_404": _count_if("status = 404"),
+    }
+    watermark = (f"timestamp_micros({_batch_constant_sql(watermark_us, 'requests')})"
+                 if watermark_us is not None else "CAST(NULL AS TIMESTAMP)")
+    final = {
+        "window_start": "w.start", "window_end": "w.end", "window_size": f"'{PARTIAL_WINDOW}'",
+        **{k: k for k in GROUP_KEYS}, **{c: c for c in COUNT_COLUMNS},
+        "error_rate": "errors / requests",
+        **{name: quantile_sql("latency_hist", "_latencies", q) for q, name in
+           ((0.5, "latency_p50"), (0.95, "latency_p95"), (0.99, "latency_p99"))},
+        "latency_hist": "latency_hist", "watermark": watermark,
+        "batch_id": _batch_constant_sql(batch_id, "requests"),
+    }
+    select = ", ".join(f"CAST({final[name]} AS {dtype}) AS {name}"
+                       for name, dtype in METRIC_PARTIALS_COLUMNS)
+    return (
+        f"WITH r AS (SELECT {hint}window(ts, '{WINDOWS[PARTIAL_WINDOW]}') AS w, {keys}, "
+        f"status, bytes, latency_ms FROM {source}), "
+        f"b AS (SELECT w, {keys}, {bucket} AS b, "
+        + ", ".join(f"{sql} AS {name}" for name, sql in counts.items())
+        + f" FROM r GROUP BY w, {keys}, 5), "
+        f"g AS (SELECT w, {keys}, "
+        + ", ".join(f"sum({c}) AS {c}" for c in COUNT_COLUMNS)
+        + ", array_sort(collect_list(CASE WHEN b IS NOT NULL THEN named_struct('b', b, 'n', "
+        "requests) END)) AS latency_hist, "
+        f"sum(CASE WHEN b IS NOT NULL THEN requests END) AS _latencies FROM b GROUP BY w, {keys}) "
+        f"SELECT {select} FROM g"
     )
-    per_window = per_bucket.groupBy("w", *GROUP_KEYS).agg(
-        *(F.sum(c).alias(c) for c in COUNT_COLUMNS),
-        F.array_sort(F.collect_list(F.when(
-            F.col("b").isNotNull(),
-            F.struct(F.col("b").alias("b"), F.col("requests").alias("n"))))).alias("latency_hist"),
-        F.sum(F.when(F.col("b").isNotNull(), F.col("requests"))).alias("_latencies"),
-    )
-    # per-batch values as batch constants: one compiled plan for every batch
-    watermark = (F.timestamp_micros(batch_constant(watermark_us, "requests"))
-                 if watermark_us is not None else F.lit(None).cast("timestamp"))
-    out = per_window.select(
-        F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
-        F.lit(PARTIAL_WINDOW).alias("window_size"), *GROUP_KEYS, *COUNT_COLUMNS,
-        (F.col("errors") / F.col("requests")).alias("error_rate"),
-        *_percentile_columns("latency_hist", "_latencies"), "latency_hist",
-        watermark.alias("watermark"), batch_constant(batch_id, "requests").alias("batch_id"),
-    )
-    return conform(out, METRIC_PARTIALS_COLUMNS)
 
 
 def _window_start_sql(seconds: int) -> str:

@@ -129,3 +129,32 @@ def test_toggle_comment(qtbot, workbench):
     editor.setSel(0, editor.length())
     editor.toggle_comment()
     assert editor.text() == "SELECT 1\nFROM logs"
+
+
+def test_builder_says_percentiles_are_approximate(qtbot):
+    from desktop_app.sql.builder_panel import BuilderPanel
+    from pipeline.sql.catalog import Column
+    from pipeline.sql.query_builder import KLL_K, kll_rank_error
+
+    panel = BuilderPanel()
+    qtbot.addWidget(panel)
+    panel.set_catalog({"logs": [Column("endpoint", "string"), Column("latency_ms", "double")]})
+    err = f"±{kll_rank_error() * 100:.2g} %"
+    assert err in panel.aggregates.horizontalHeaderItem(2).toolTip()
+    panel.add_aggregate("count")
+    assert panel.percentile_note.isHidden()
+    panel.add_aggregate("avg", "latency_ms")
+    panel.aggregates.cellWidget(1, 0).setCurrentText("percentile")  # the user picks it
+    assert not panel.percentile_note.isHidden()
+    assert "approximate" in panel.percentile_note.text() and err in panel.percentile_note.text()
+    assert f"k = {KLL_K}" in panel.percentile_note.text()
+    panel.aggregates.cellWidget(1, 2).setText("0.99")
+    sql, _ = panel.build()
+    assert "kll_sketch_get_quantile_double(" in sql and "AS `p99_latency_ms`" in sql
+    panel.aggregates.cellWidget(1, 0).setCurrentText("max")
+    assert panel.percentile_note.isHidden()
+    panel.add_aggregate("percentile", "latency_ms")  # p50 by default
+    assert not panel.percentile_note.isHidden()
+    assert "AS `p50_latency_ms`" in panel.build()[0]
+    panel.table.currentTextChanged.emit("logs")  # a new table clears the aggregates
+    assert panel.percentile_note.isHidden()

@@ -109,3 +109,47 @@ def test_analytics_mode_writes_report_tables(spark, settings, capsys):
     top = spark.sql("SELECT source, endpoint, requests, errors FROM analytics_top_endpoints "
                     "ORDER BY requests DESC").collect()
     assert [tuple(r) for r in top] == [("web", "/x", 2, 1), ("api", "/y", 1, 0)]
+
+
+def test_checkpoints_are_written_beside_the_commits_not_inside_them(spark, settings, tmp_path):
+    """Delta's own checkpoint every 10th commit cost a micro-batch 2-17 s: the processor's
+    tables never reach their interval, and DeltaCheckpointer writes the checkpoints."""
+    from pipeline.delta_checkpoints import (
+        HOT_PATH_INTERVAL,
+        DeltaCheckpointer,
+        last_checkpoint_version,
+    )
+
+    s = _settings_for(settings, tmp_path / "d")
+    ensure_tables(spark, s)
+    logs = s.table_path("logs")
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{logs}`").first()["properties"]
+    assert props["delta.checkpointInterval"] == str(HOT_PATH_INTERVAL)
+    for _ in range(11):
+        _append_rows(spark, s, 1)
+    assert not list((logs / "_delta_log").glob("*.checkpoint*.parquet"))
+    assert last_checkpoint_version(logs) == -1
+
+    checkpointer = DeltaCheckpointer(spark, [logs, s.table_path("metrics")], every=5)
+    assert checkpointer.run_due() == {"logs": 11}  # metrics: one commit (its creation)
+    assert (logs / "_delta_log" / f"{11:020d}.checkpoint.parquet").is_file()
+    assert checkpointer.run_due() == {}  # nothing new since
+    for _ in range(5):
+        _append_rows(spark, s, 1)
+    assert checkpointer.run_due() == {"logs": 16}
+    # a reader starting from the checkpoint sees every row
+    assert spark.read.format("delta").load(str(logs)).count() == 16
+
+
+def test_tables_of_an_older_version_get_the_checkpoint_interval(spark, settings, tmp_path):
+    from pipeline.delta_checkpoints import HOT_PATH_INTERVAL
+
+    s = _settings_for(settings, tmp_path / "old")
+    ensure_tables(spark, s)
+    logs = s.table_path("logs")
+    spark.sql(f"ALTER TABLE delta.`{logs}` UNSET TBLPROPERTIES ('delta.checkpointInterval')")
+    _append_rows(spark, s, 2)
+    ensure_tables(spark, s)
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{logs}`").first()["properties"]
+    assert props["delta.checkpointInterval"] == str(HOT_PATH_INTERVAL)
+    assert spark.read.format("delta").load(str(logs)).count() == 2

@@ -8,7 +8,16 @@ import pytest
 
 from pipeline.sql.errors import SqlError
 from pipeline.sql.history import QueryHistory
-from pipeline.sql.query_builder import Aggregate, Filter, QuerySpec, TimeRange, build_query
+from pipeline.sql.query_builder import (
+    KLL_K,
+    Aggregate,
+    Filter,
+    QuerySpec,
+    TimeRange,
+    build_query,
+    kll_rank_error,
+    percentile_note,
+)
 from pipeline.sql.splitter import line_col, offset_of, split_statements, statement_at
 
 SCRIPT = """SELECT 'a;b' AS x; -- comment; still comment
@@ -88,13 +97,43 @@ def test_builder_group_by_aggregates():
         limit=None,
     )
     sql, args = build_query(spec, CATALOG)
+    sketch = f"kll_sketch_agg_double(CAST(`latency_ms` AS DOUBLE), {KLL_K})"
     assert sql == (
         "SELECT `source`, count(*) AS `count_all`, avg(`latency_ms`) AS `avg_latency_ms`, "
-        "percentile_approx(`latency_ms`, 0.95) AS `p95_latency_ms`, max(`status`) AS `worst`\n"
+        f"CASE WHEN kll_sketch_get_n_double({sketch}) > 0 "
+        f"THEN kll_sketch_get_quantile_double({sketch}, 0.95) END AS `p95_latency_ms`, "
+        "max(`status`) AS `worst`\n"
         "FROM `logs`\nWHERE `latency_ms` >= :p0\nGROUP BY `source`\n"
         "ORDER BY `count_all` DESC, `source`"
     )
     assert args == {"p0": 10.5}
+
+
+def test_builder_percentiles_of_a_column_read_one_sketch():
+    spec = QuerySpec(table="logs", group_by=["endpoint"], limit=None, aggregates=[
+        Aggregate("percentile", "latency_ms", q) for q in (0.5, 0.95, 0.99)] + [
+        Aggregate("percentile", "status", 0.5)], order_by=[("p99_latency_ms", True)])
+    sql, _ = build_query(spec, CATALOG)
+    # the same aggregate text each time, which Spark computes once (tested on a session in
+    # test_kll_percentiles.py); another column gets its own sketch
+    assert sql.count(f"kll_sketch_agg_double(CAST(`latency_ms` AS DOUBLE), {KLL_K})") == 6
+    assert sql.count(f"kll_sketch_agg_double(CAST(`status` AS DOUBLE), {KLL_K})") == 2
+    for q, alias in ((0.5, "p50_latency_ms"), (0.95, "p95_latency_ms"),
+                     (0.99, "p99_latency_ms"), (0.5, "p50_status")):
+        assert f", {q}) END AS `{alias}`" in sql
+    assert "percentile_approx" not in sql
+    assert sql.endswith("GROUP BY `endpoint`\nORDER BY `p99_latency_ms` DESC")
+
+
+def test_kll_rank_error_is_datasketches_single_sided_bound():
+    # Apache DataSketches: k = 200 gives a single-sided epsilon of about 1.33 % (the
+    # double-sided PMF one is the 1.65 %); figures Spark's own sketches report
+    assert kll_rank_error(200) == pytest.approx(0.01329, abs=5e-5)
+    assert kll_rank_error(1000) == pytest.approx(0.00278, abs=5e-5)
+    assert kll_rank_error(400) < kll_rank_error(200) / 1.9
+    note = percentile_note(200)
+    assert "approximate" in note and "k = 200" in note and "±1.3 %" in note
+    assert "93.67 % and 96.33 %" in note
 
 
 @pytest.mark.parametrize(

@@ -251,8 +251,10 @@ def test_partials_merge_to_the_whole_and_fold_changes_nothing(spark):
              "/a", rnd.choice(["INFO", "ERROR"]), rnd.choice([200, 404, 503]),
              None if i % 40 == 0 else rnd.lognormvariate(3, 1.2), 10) for i in range(3000)]
     logs = _logs_frame(spark, rows)
+    # the stream's form (one shuffle into `partitions` tasks) and the table form agree
     parts = [batch_partials(logs.where(f"pmod(hash(latency_ms), 3) = {k}"), batch_id=k,
-                            watermark_us=None) for k in range(3)]
+                            watermark_us=None, partitions=(None, 1, 2)[k]) for k in range(3)]
+    assert parts[1].rdd.getNumPartitions() == 1
     partials = parts[0].unionByName(parts[1]).unionByName(parts[2])
     folded = fold_partials(partials)
     assert folded.count() < partials.count()
