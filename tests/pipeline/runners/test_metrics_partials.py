@@ -63,11 +63,14 @@ def _truth(spark, settings, final_before):
 
 def test_final_windows_equal_logs_and_survive_folding(spark, proc_settings):
     s = proc_settings
+    # longer than each produced span (50 s): however the stream splits `first` or `second`
+    # into micro-batches, none of their own events is late; only `late` is
+    s.processor.watermark = "60 seconds"
     create_topic(s, partitions=2)
     t0 = (int(time.time()) // 10) * 10_000 - 120_000  # aligned, two minutes ago
     first = make_events(1500, seed=1, start_ms=t0, span_ms=50_000, prefix="a")
     second = make_events(1500, seed=2, start_ms=t0 + 50_000, span_ms=50_000, prefix="b")
-    # after `second`, the watermark is near t0 + 95 s: these windows are final already
+    # after `second`, the watermark is near t0 + 40 s: these windows are final already
     late = make_events(40, seed=3, start_ms=t0, span_ms=9_000, prefix="late")
     runner = StreamRunner(spark, s)
     thread = threading.Thread(target=runner.run, daemon=True)
