@@ -38,6 +38,8 @@ from datetime import UTC as _UTC
 from datetime import datetime
 from typing import Any
 
+from pipeline.log_formats import level_for_status
+
 _HEAD = (
     r"^([^ ]+) ([^ ]+) ([^ ]+) \[([^\]]+)\] "
     r'"([A-Za-z]+) ([^ "]+)(?: ([^ "]*))?" '
@@ -72,21 +74,23 @@ PATTERNS: dict[str, str] = {"combined": COMBINED_RE, "common": COMMON_RE}
 _COMPILED = {name: re.compile(p) for name, p in PATTERNS.items()}
 
 
-def level_for_status(status: int) -> str:
-    """Access logs carry no level: 5xx is ERROR, 4xx WARN, anything else INFO."""
-    if status >= 500:
-        return "ERROR"
-    if status >= 400:
-        return "WARN"
-    return "INFO"
-
-
 def parse_line(line: bytes | str, fmt: str = "combined", *, source: str | None = None,
                event_id: str | None = None) -> dict[str, Any] | None:
     """One access-log line as an event dict with exactly the EVENT_FIELDS; None if it
-    doesn't match ``fmt`` or its timestamp is invalid (the caller quarantines it)."""
+    doesn't match ``fmt`` or its timestamp is invalid (the caller quarantines it).
+
+    ``fmt`` is ``combined``/``common`` (the fixed patterns here), a preset name or a format
+    string (:mod:`pipeline.log_formats`, whose ``parse`` also returns the extra variables)."""
     if fmt not in _COMPILED:
-        raise ValueError(f"unknown access-log format {fmt!r}; expected one of {sorted(PATTERNS)}")
+        from pipeline import log_formats
+
+        try:
+            compiled = log_formats.get_format(fmt)
+        except ValueError:
+            raise ValueError(f"unknown access-log format {fmt!r}; expected one of "
+                             f"{sorted(PATTERNS)}, a preset or a format string") from None
+        parsed = log_formats.parse(compiled, line, source=source, event_id=event_id)
+        return parsed[0] if parsed else None
     if isinstance(line, bytes):
         line = line.decode("utf-8", errors="replace")
     m = _COMPILED[fmt].match(line.rstrip("\r\n"))

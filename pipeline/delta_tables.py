@@ -13,6 +13,26 @@ so the streaming writer holds :class:`WriterLock` for its whole life and runs ma
 itself (``--optimize-every``, or on request from ``lakewatch process --mode optimize``, see
 :mod:`pipeline.runners.stream_job`). A standalone optimize takes the same lock, so it runs
 only while no writer does.
+
+Layout under a running stream: each micro-batch appends one file to ``logs``. The writer
+compacts the recent partitions of the append-only tables (:data:`COMPACTED_TABLES`) every
+``processor.compact_every_s`` on its maintenance thread (:func:`compact_recent`): a
+bin-packing OPTIMIZE of ``date >= today - (compact_days - 1)`` that rewrites only files
+smaller than ``compact_min_file_mb``, so a compacted file stops being rewritten once it is
+that big and a round costs at most about that many bytes plus what arrived since the last
+round, however large the day is. Auto compaction (``delta.autoOptimize.autoCompact``) was
+measured instead and rejected: Delta runs it in a post-commit hook of the writing batch, whose
+latency then includes the whole compaction (``bench/compaction.py``: max append 149 s against
+13 s with the rounds on their own thread, on a heavily loaded machine). So a date partition
+of ``B`` bytes holds at most (:func:`file_count_bound`)::
+
+    ceil(B / compact_min_file_mb) + 1 + ceil((compact_every_s + round) / trigger)
+
+files (files at least the minimum size, one still growing, the batches since the last round
+began): at 1,500 ev/s and ~110 B a row, an hour's ~590 MB in at most 18 + 1 + 90 = 109 files
+with the defaults, a 1 s trigger and rounds under 30 s (3,600 without compaction).
+``logs`` collects min/max statistics only on :data:`STATS_COLUMNS` (``ts`` first), which
+is what lets a time-bounded query skip files and keeps each commit's statistics cheap.
 """
 
 from __future__ import annotations
@@ -22,6 +42,7 @@ import fcntl
 import logging
 import os
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +80,22 @@ ZORDER_COLUMNS: dict[str, tuple[str, ...]] = {
 ANALYTICS_PREFIX = "analytics_"
 #: Checkpoints happen beside the stream, not inside its commits (pipeline.delta_checkpoints).
 STREAM_TABLE_PROPERTIES = {CHECKPOINT_PROPERTY: str(HOT_PATH_INTERVAL)}
+#: Columns with min/max statistics: ``ts`` lets time-bounded queries skip files (a file holds
+#: one batch's or one compaction's time span); ``source`` and ``level`` are Z-ORDER columns,
+#: which need statistics. The default (the first 32 columns) paid for 18 columns per commit.
+STATS_COLUMNS: dict[str, tuple[str, ...]] = {TABLE_LOGS: ("ts", "source", "level")}
+STATS_PROPERTY = "delta.dataSkippingStatsColumns"
+#: Append-only tables the writer compacts while streaming: OPTIMIZE (``dataChange=false``)
+#: never conflicts with blind appends. Not ``metrics``: its fold rewrites partials.
+COMPACTED_TABLES = (TABLE_LOGS, TABLE_QUARANTINE)
+
+
+def table_properties(name: str) -> dict[str, str]:
+    """The properties the processor's table ``name`` must carry."""
+    props = dict(STREAM_TABLE_PROPERTIES)
+    if name in STATS_COLUMNS:
+        props[STATS_PROPERTY] = ",".join(STATS_COLUMNS[name])
+    return props
 
 
 def is_delta_table(path: Path) -> bool:
@@ -72,15 +109,16 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
 
     for name, (ddl, partitions) in PROCESSOR_TABLES.items():
         path = settings.table_path(name)
+        props = table_properties(name)
         if is_delta_table(path):
-            _ensure_properties(spark, path, STREAM_TABLE_PROPERTIES)
+            _ensure_properties(spark, path, props)
             continue
         builder = (
             DeltaTable.createIfNotExists(spark)
             .location(str(path))
             .addColumns(StructType.fromDDL(ddl))
         )
-        for key, value in STREAM_TABLE_PROPERTIES.items():
+        for key, value in props.items():
             builder = builder.property(key, value)
         if partitions:
             builder = builder.partitionedBy(*partitions)
@@ -284,4 +322,59 @@ def optimize_all(
     return [
         optimize_table(spark, settings, name, vacuum_retention_hours=vacuum_retention_hours)
         for name in PROCESSOR_TABLES
+    ]
+
+
+def set_compaction_sizes(spark: SparkSession, min_file_bytes: int, max_file_bytes: int) -> None:
+    """OPTIMIZE rewrites files under ``min_file_bytes`` into files of up to ``max_file_bytes``.
+
+    Session-wide (Delta reads them from the session conf only): set in the writer's session,
+    they also size the files of its full OPTIMIZE.
+    """
+    spark.conf.set("spark.databricks.delta.optimize.minFileSize", str(int(min_file_bytes)))
+    spark.conf.set("spark.databricks.delta.optimize.maxFileSize", str(int(max_file_bytes)))
+
+
+def compact_recent(
+    spark: SparkSession, path: Path, *, days: int, min_file_bytes: int, max_file_bytes: int,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Bin-packing OPTIMIZE of the table's ``date`` partitions of the last ``days`` days.
+
+    Only files smaller than ``min_file_bytes`` are rewritten (bins of one file are left
+    alone), so the cost is bounded by the small files, not by the partition's size. Commits
+    with ``dataChange=false`` under snapshot isolation: the stream's blind appends committed
+    meanwhile do not conflict with it, nor it with them. Returns the OPTIMIZE metrics.
+    """
+    set_compaction_sizes(spark, min_file_bytes, max_file_bytes)
+    since = (today or datetime.now(UTC).date()) - timedelta(days=max(days, 1) - 1)
+    started = time.monotonic()
+    row = spark.sql(
+        f"OPTIMIZE delta.`{path.resolve()}` WHERE date >= DATE'{since.isoformat()}'").first()
+    m = row["metrics"].asDict(recursive=True) if row is not None and row["metrics"] else {}
+    return {
+        "table": path.name,
+        "since": since.isoformat(),
+        "files_removed": int(m.get("numFilesRemoved") or 0),
+        "files_added": int(m.get("numFilesAdded") or 0),
+        "bytes_removed": int((m.get("filesRemoved") or {}).get("totalSize") or 0),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def file_count_bound(partition_bytes: int, min_file_bytes: int, appends_since: int) -> int:
+    """Most files a compacted date partition of ``partition_bytes`` holds, ``appends_since``
+    single-file appends after a compaction round began: the files of at least
+    ``min_file_bytes`` that earlier rounds left alone, one still growing, and the appends."""
+    return -(-partition_bytes // max(min_file_bytes, 1)) + 1 + appends_since
+
+
+def compact_all(spark: SparkSession, settings: Settings) -> list[dict[str, Any]]:
+    """:func:`compact_recent` of every table in :data:`COMPACTED_TABLES` that exists."""
+    p = settings.processor
+    return [
+        compact_recent(spark, settings.table_path(name), days=p.compact_days,
+                       min_file_bytes=p.compact_min_file_mb << 20,
+                       max_file_bytes=p.compact_max_file_mb << 20)
+        for name in COMPACTED_TABLES if is_delta_table(settings.table_path(name))
     ]

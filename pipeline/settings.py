@@ -116,6 +116,23 @@ class GeneratorSettings(_Section):
     labels: Path | None = None
 
 
+class SourcesSettings(_Section):
+    """How ``lakewatch ship`` reads the files it follows."""
+
+    #: preset name (``lakewatch ship --list-formats``) or an nginx ``log_format`` / Apache
+    #: ``LogFormat`` / W3C ``#Fields:`` string; None: ``--format`` (default combined)
+    log_format: str | None = None
+
+    @field_validator("log_format")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            from pipeline.log_formats import compile_format
+
+            compile_format(value)  # ValueError names what is wrong
+        return value
+
+
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|"
                        r"minutes?|h|hours?)\s*$", re.IGNORECASE)
 _UNIT_S = {"ms": 0.001, "mi": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -151,6 +168,17 @@ class ProcessorSettings(_Section):
         None, gt=0, description="stream mode: OPTIMIZE+VACUUM in the writer every N s; None: never"
     )
     vacuum_retention_hours: float = Field(168.0, ge=0)
+    compact_every_s: float | None = Field(
+        60.0, gt=0, description="stream mode: compact the recent partitions' small files of logs "
+                                "and logs_quarantine in the writer every N s, beside the "
+                                "stream (bin-packing OPTIMIZE, no VACUUM); None: never")
+    compact_days: int = Field(
+        2, ge=1, description="compaction covers the date partitions of the last N days (UTC)")
+    compact_min_file_mb: int = Field(
+        32, ge=1, description="compaction rewrites files smaller than this; bigger ones stay, "
+                              "so a day's compacted files are not rewritten every round")
+    compact_max_file_mb: int = Field(
+        128, ge=1, description="compaction writes files of at most this size")
     status_interval_s: float = Field(2.0, gt=0)
     #: the dedup state's store (read when a checkpoint is created; Spark keeps an existing
     #: checkpoint's own): "rocksdb" with changelog checkpointing, or Spark's default
@@ -218,8 +246,13 @@ class SqlSettings(_Section):
     #: and the app and ``lakewatch sql`` use it instead of starting their own Spark.
     connect: bool = True
     #: How long a client waits for the processor's endpoint to answer before using its own
-    #: session.
-    connect_timeout_s: float = Field(10.0, gt=0)
+    #: session. Long on purpose: a refused or broken endpoint falls back at once, a live but
+    #: busy processor answers late, and a second JVM started beside it on a loaded laptop
+    #: costs more (25+ s, 2 GB) than the wait (bench/sql_live.py saw 20 s answers under load).
+    connect_timeout_s: float = Field(60.0, gt=0)
+    #: Exact rewrites of the app's own query shapes on ``logs`` (latest N rows, time-bounded
+    #: filters) that prune partitions and skip files (:mod:`pipeline.sql.fast_paths`).
+    fast_paths: bool = True
 
 
 class Settings(BaseSettings):
@@ -237,6 +270,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)

@@ -4,7 +4,9 @@ results back to the GUI thread through signals (the GUI never waits on Spark).""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -20,7 +22,12 @@ from pipeline.sql.engine import QueryResult, SqlEngine
 from pipeline.sql.errors import QueryCancelledError, RefusedError, SqlError
 from pipeline.sql.errors_spark import shift
 from pipeline.sql.history import QueryHistory
+from pipeline.sql.progress import QueryProgress
 from pipeline.sql.splitter import split_statements
+
+log = logging.getLogger(__name__)
+#: How often a running statement's progress is read (≤ 4 updates a second reach the GUI).
+PROGRESS_EVERY_S = 0.25
 
 
 class _Relay(QObject):
@@ -33,6 +40,51 @@ class _Relay(QObject):
 
     done = Signal(int, object)
     failed = Signal(int, object)
+
+
+class _RunRelay(QObject):
+    """Carries one run's progress and its early cancellation to the GUI thread (owned by the
+    run, for the same reason as :class:`_Relay`)."""
+
+    progress = Signal(str, object)  # script query id, QueryProgress
+    cancelled = Signal(str, int)  # script query id, task id
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the service knows of the script it is running."""
+
+    query_id: str
+    relay: _RunRelay
+    statement: str | None = None  # query id of the statement running now
+    task_id: int = 0
+    cancelled: bool = False
+    over: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def emit_progress(self, progress: QueryProgress | None) -> None:
+        if progress is not None:
+            with contextlib.suppress(RuntimeError):
+                self.relay.progress.emit(self.query_id, progress)
+
+
+def _watch(engine: SqlEngine, run: _Run, every_s: float = PROGRESS_EVERY_S) -> None:
+    """Read the running statement's progress every ``every_s`` and send what changed."""
+    last = None
+    while not run.over.wait(every_s):
+        statement = run.statement
+        if statement is None:
+            continue
+        try:
+            progress = engine.progress(statement)
+        except Exception:  # noqa: BLE001 - the session is going away; the run reports it
+            log.debug("reading query progress", exc_info=True)
+            continue
+        if progress is None:
+            continue
+        key = dataclasses.replace(progress, elapsed_s=0.0)
+        if key != last and not run.over.is_set():
+            last = key
+            run.emit_progress(progress)
 
 
 class SparkWorkers:
@@ -103,6 +155,7 @@ class SqlService(QObject):
     queryFinished = Signal(str, object)  # query id, QueryResult (first page loaded)
     queryFailed = Signal(str, object)  # query id, SqlError (position in the script)
     pageFetched = Signal(str, object)  # query id, list of new rows
+    queryProgress = Signal(str, object)  # query id, QueryProgress (≤ 4 a second)
     historyChanged = Signal()
 
     def __init__(self, settings: Settings, engine: SqlEngine | None = None, parent=None) -> None:
@@ -116,6 +169,7 @@ class SqlService(QObject):
         self._ids = itertools.count(1)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._starting = False
+        self._run: _Run | None = None
 
     # -- plumbing ------------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], on_done: Callable | None = None,
@@ -178,15 +232,26 @@ class SqlService(QObject):
         query_id = uuid.uuid4().hex[:12]
         self.queryStarted.emit(query_id, script)
         text = full_text if full_text is not None else script
+        run = _Run(query_id, _RunRelay())
+        run.relay.progress.connect(self._on_progress)
+        run.relay.cancelled.connect(self._on_cancelled)
 
         def work() -> QueryResult:
+            try:
+                return run_statements()
+            finally:
+                run.over.set()
+
+        def run_statements() -> QueryResult:
             result = None
             statements = split_statements(script)
             if not statements:
                 raise SqlError("nothing to run")
             for i, stmt in enumerate(statements):
+                if run.cancelled:
+                    raise QueryCancelledError("cancelled")
                 qid = query_id if i == len(statements) - 1 else f"{query_id}-{i}"
-                self._current = qid
+                run.statement = qid
                 started = time.monotonic()
                 try:
                     result = self.engine.execute(stmt.text, args, query_id=qid)
@@ -197,27 +262,69 @@ class SqlService(QObject):
                     raise shift(err, text, base_offset + stmt.start) from None
                 self.history.add(stmt.text, "ok", rows=result.row_count,
                                  elapsed_ms=int((time.monotonic() - started) * 1000))
+            if run.cancelled:  # the cancel came as the first page did
+                result.close()
+                raise QueryCancelledError("cancelled")
+            run.emit_progress(self.engine.progress(run.statement))  # the final figures
             return result
 
-        self._running = query_id
-        self.submit(work, lambda r: self._query_done(query_id, r),
-                    lambda e: self._query_failed(query_id, e))
+        self._run = run
+        run.task_id = self.submit(work, lambda r: self._query_done(query_id, r),
+                                  lambda e: self._query_failed(query_id, e))
+        threading.Thread(target=_watch, args=(self.engine, run), daemon=True,
+                         name="lakewatch-sql-progress").start()
         return query_id
 
     def _query_done(self, query_id: str, result: QueryResult) -> None:
+        self._end_run(query_id)
         self.historyChanged.emit()
         self.queryFinished.emit(query_id, result)
 
     def _query_failed(self, query_id: str, exc: BaseException) -> None:
+        self._end_run(query_id)
         self.historyChanged.emit()
         err = exc if isinstance(exc, SqlError) else SqlError(str(exc))
         self.queryFailed.emit(query_id, err)
 
+    def _end_run(self, query_id: str) -> None:
+        if self._run is not None and self._run.query_id == query_id:
+            self._run = None
+
+    @Slot(str, object)
+    def _on_progress(self, query_id: str, progress: QueryProgress) -> None:
+        if self._run is not None and self._run.query_id == query_id:
+            self.queryProgress.emit(query_id, progress)
+
+    @Slot(str, int)
+    def _on_cancelled(self, query_id: str, task_id: int) -> None:
+        if self._callbacks.pop(task_id, None) is not None:  # its outcome is not in yet
+            self._query_failed(query_id, QueryCancelledError("cancelled"))
+
     def cancel(self) -> None:
-        """Cancel the running statement (off the GUI thread: it is a JVM call)."""
-        current = getattr(self, "_current", None)
-        if current:
-            threading.Thread(target=self.engine.cancel, args=(current,), daemon=True).start()
+        """Cancel the running script (off the GUI thread: it is a JVM call).
+
+        Its Spark jobs stop at once, but the statement's thread can take seconds more to
+        unwind (pyspark converts the JVM's error with many py4j calls), so the run is reported
+        cancelled as soon as its jobs have stopped (at most a second after the cancel), and
+        its late outcome is dropped.
+        """
+        run = self._run
+        if run is None or run.cancelled:
+            return
+        run.cancelled = True
+
+        def stop() -> None:
+            # the statement may still be in its safety check, not yet known to the engine
+            while not run.over.is_set():
+                statement = run.statement
+                if statement is not None and self.engine.cancel(statement):
+                    self.engine.wait_stopped(statement, 1.0)
+                    with contextlib.suppress(RuntimeError):
+                        run.relay.cancelled.emit(run.query_id, run.task_id)
+                    return
+                run.over.wait(0.05)
+
+        threading.Thread(target=stop, daemon=True, name="lakewatch-sql-cancel").start()
 
     def fetch_more(self, query_id: str, result: QueryResult, n: int = 2000) -> None:
         self.submit(lambda: result.fetch(n), lambda rows: self.pageFetched.emit(query_id, rows),

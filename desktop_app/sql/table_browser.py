@@ -1,5 +1,5 @@
 """The table browser: tables and columns, and for the selected table its row count, size,
-files, partitioning and Delta history with a time-travel action."""
+files and last compaction, partitioning and Delta history with a time-travel action."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline.sql.table_info import HistoryEntry, TableInfo, quote_ident, time_travel_sql
+from pipeline.sql.table_info import (
+    HISTORY_SCAN,
+    Compaction,
+    HistoryEntry,
+    TableInfo,
+    quote_ident,
+    time_travel_sql,
+)
 
 
 def _size(n: int | None) -> str:
@@ -30,6 +37,16 @@ def _size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return str(n)
+
+
+def compaction_text(c: Compaction | None) -> str:
+    """When the table was last compacted and how many files that merged."""
+    if c is None:
+        return f"not in the last {HISTORY_SCAN} commits"
+    when = c.timestamp.strftime("%Y-%m-%d %H:%M:%S") if c.timestamp else "?"
+    removed = "?" if c.files_removed is None else f"{c.files_removed:,}"
+    added = "?" if c.files_added is None else f"{c.files_added:,}"
+    return f"{when} (version {c.version}): {removed} → {added} files"
 
 
 class TableBrowser(QWidget):
@@ -47,7 +64,9 @@ class TableBrowser(QWidget):
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refreshRequested)
         self.info_labels = {k: QLabel("–") for k in
-                            ("rows", "size", "files", "partitions", "version", "location")}
+                            ("rows", "size", "files", "compacted", "partitions", "version",
+                             "location")}
+        self.info_labels["compacted"].setWordWrap(True)
         self.info_labels["location"].setWordWrap(True)
         form = QFormLayout()
         for key, label in self.info_labels.items():
@@ -123,7 +142,8 @@ class TableBrowser(QWidget):
         lab = self.info_labels
         lab["rows"].setText(f"{info.row_count:,}" if info.row_count is not None else "?")
         lab["size"].setText(_size(info.size_bytes))
-        lab["files"].setText(str(info.num_files))
+        lab["files"].setText("?" if info.num_files is None else f"{info.num_files:,}")
+        lab["compacted"].setText(compaction_text(info.last_compaction))
         lab["partitions"].setText(", ".join(info.partition_columns) or "(none)")
         lab["version"].setText(str(info.version))
         lab["location"].setText(info.location or "?")

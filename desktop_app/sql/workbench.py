@@ -31,6 +31,7 @@ from desktop_app.sql.table_browser import TableBrowser
 from pipeline.settings import Settings
 from pipeline.sql.engine import QueryResult
 from pipeline.sql.errors import QueryCancelledError, RefusedError, SqlError
+from pipeline.sql.progress import QueryProgress
 from pipeline.sql.splitter import statement_at
 
 
@@ -47,6 +48,7 @@ class SqlWorkbench(QWidget):
         self._pending: tuple[str, dict | None, int, str | None] | None = None
         self._running: str | None = None
         self._run_started = 0.0
+        self._progress: QueryProgress | None = None
         self._builder_args: dict[int, tuple[str, dict]] = {}
         dark = settings.app.theme == "dark"
         self._dark = dark
@@ -62,7 +64,7 @@ class SqlWorkbench(QWidget):
         self.status = QLabel("Spark not started")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
-        self.progress.setMaximumWidth(140)
+        self.progress.setMaximumWidth(240)
         self.progress.hide()
         bar = QHBoxLayout()
         for w in (self.run_button, self.run_sel_button, self.run_all_button, self.cancel_button,
@@ -117,6 +119,7 @@ class SqlWorkbench(QWidget):
         s.queryFinished.connect(self._on_finished)
         s.queryFailed.connect(self._on_failed)
         s.pageFetched.connect(self._on_page)
+        s.queryProgress.connect(self._on_progress)
         s.historyChanged.connect(self.history_panel.reload)
         self.results.model.fetchRequested.connect(self._fetch_more)
         self.results.exportRequested.connect(self.export)
@@ -139,6 +142,7 @@ class SqlWorkbench(QWidget):
         self.service.start()
 
     def _on_starting(self) -> None:
+        self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText("Starting Spark…")
 
@@ -259,14 +263,36 @@ class SqlWorkbench(QWidget):
         self.cancel_button.setEnabled(busy)
         for b in (self.run_button, self.run_sel_button, self.run_all_button):
             b.setEnabled(not busy)
+        self._progress = None
         if busy:
             self._run_started = time.monotonic()
             self._elapsed.start()
+            self.progress.setRange(0, 0)  # nothing known yet
+            self.progress.show()
         else:
             self._elapsed.stop()
+            self.progress.hide()
 
     def _tick(self) -> None:
-        self.status.setText(f"Running… {time.monotonic() - self._run_started:.1f} s")
+        label = self._progress.label() if self._progress is not None else ""
+        self.status.setText(f"Running… {time.monotonic() - self._run_started:.1f} s"
+                            + (f" · {label}" if label else ""))
+
+    def _on_progress(self, query_id: str, progress: QueryProgress) -> None:
+        """Stages and tasks of the running statement; an indeterminate bar until Spark
+        has scheduled its tasks."""
+        if query_id != self._running:
+            return
+        self._progress = progress
+        self._tick()
+        if not progress.known:
+            self.progress.setRange(0, 0)
+            return
+        self.progress.setRange(0, progress.tasks_total)
+        self.progress.setValue(progress.tasks_done)
+        self.progress.setFormat(progress.label())
+        self.progress.setToolTip(f"{progress.tasks_running} tasks running · "
+                                 f"{progress.elapsed_s:.1f} s")
 
     def _on_finished(self, query_id: str, result: QueryResult) -> None:
         if query_id != self._running:

@@ -5,9 +5,13 @@ the checkpoint (:mod:`~pipeline.runners.checkpoints`), starts ``ingest``, which 
 ``logs``, ``logs_quarantine`` and the ``metrics`` partials from each micro-batch
 (:mod:`~pipeline.runners.ingest`), writes the status every ``processor.status_interval_s``
 (:mod:`~pipeline.runners.progress`), checkpoints the Delta tables beside the stream
-(:mod:`pipeline.delta_checkpoints`) and runs OPTIMIZE + VACUUM between batches when due or
+(:mod:`pipeline.delta_checkpoints`), compacts the recent partitions of ``logs`` and
+``logs_quarantine`` every ``processor.compact_every_s``
+(:func:`pipeline.delta_tables.compact_recent`: their file count stays bounded, the bound is
+in :mod:`pipeline.delta_tables`) and runs OPTIMIZE + VACUUM of every table when due or
 requested (``run_dir/optimize.request``, see
-:func:`pipeline.runners.batch_jobs.run_optimize`). Kafka data deleted by retention before it
+:func:`pipeline.runners.batch_jobs.run_optimize`), all on a thread beside the stream, never
+inside a batch. Kafka data deleted by retention before it
 was processed stops the stream (``failOnDataLoss``), sets ``data_loss`` in the status and
 exits with code 3. :func:`run_stream` holds the writer lock, handles SIGTERM / SIGINT and may
 host the anomaly detector in the same process.
@@ -28,6 +32,7 @@ from pipeline.delta_tables import (
     PROCESSOR_TABLES,
     WriterLock,
     WriterLockBusy,
+    compact_all,
     ensure_tables,
     optimize_all,
     register_tables,
@@ -58,6 +63,8 @@ EXIT_DATA_LOSS = 3
 EXIT_BUSY = 4
 #: Written into ``run_dir`` to ask the running writer for OPTIMIZE + VACUUM.
 OPTIMIZE_REQUEST = "optimize.request"
+#: how long stop() waits for the running micro-batch to finish before interrupting it
+STOP_GRACE_S = 10.0
 
 
 class StreamRunner:
@@ -80,6 +87,9 @@ class StreamRunner:
         self._checkpointer: DeltaCheckpointer | None = None
         self._checkpoint_thread: threading.Thread | None = None
         self._last_optimize = time.monotonic()
+        self._last_compact = time.monotonic()
+        #: the newest compaction round: {"finished": epoch s, "tables": compact_all's list}
+        self.last_compaction: dict[str, Any] | None = None
         self.migrated: str | None = None
 
     # lifecycle
@@ -144,6 +154,7 @@ class StreamRunner:
         for name, q in self.queries.items():
             if q.isActive:
                 try:
+                    _wait_between_batches(q, STOP_GRACE_S)
                     q.stop()
                 except Exception as exc:  # report, keep stopping the others
                     log.warning("stopping %s: %s", name, exc)
@@ -201,6 +212,27 @@ class StreamRunner:
                 daemon=True,
             )
             self._maint_thread.start()
+            return
+        every = self.settings.processor.compact_every_s
+        if every is not None and time.monotonic() - self._last_compact >= every:
+            # the same thread slot: two OPTIMIZEs of one table at once would conflict
+            self._last_compact = time.monotonic()
+            self._maint_thread = threading.Thread(
+                target=self.run_compaction, name="delta-compaction", daemon=True)
+            self._maint_thread.start()
+
+    def run_compaction(self) -> list[dict[str, Any]]:
+        """Compact the recent partitions' small files (``delta_tables.compact_all``)."""
+        try:
+            results = compact_all(self.spark, self.settings)
+        except Exception as exc:  # the next round retries; the stream goes on meanwhile
+            log.warning("Delta compaction failed (will retry): %s", exc)
+            return []
+        self.last_compaction = {"finished": time.time(), "tables": results}
+        log.info("compacted %s", ", ".join(
+            f"{r['table']}: {r['files_removed']} -> {r['files_added']} files in {r['seconds']} s"
+            for r in results))
+        return results
 
     def run_maintenance(self, request_id: str | None = None) -> list[dict[str, Any]]:
         """OPTIMIZE + VACUUM every processor table from this (the writer's) process."""
@@ -222,6 +254,22 @@ class StreamRunner:
             atomic_write(self.settings.run_dir / f"optimize.{request_id}.result.json",
                          json.dumps(outcome, default=str))
         return results
+
+
+def _wait_between_batches(query: StreamingQuery, grace_s: float) -> bool:
+    """Wait (up to ``grace_s``) until no micro-batch is running, so stop() lands between
+    batches: interrupting one mid-batch loses nothing (its commit is idempotent) but makes
+    Spark match its interrupt-message regex against a long Py4J error, which can overflow
+    the JVM stack. True when the query was idle."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            if not query.isActive or not query.status.get("isTriggerActive", False):
+                return True
+        except Exception:  # the query ended meanwhile
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _start_detector(spark: SparkSession, settings: Settings,

@@ -3,8 +3,14 @@
 Each line goes to Kafka as-is (raw bytes, no terminator), keyed by ``--source`` (so one
 file's lines stay in order in one partition), with headers ``event_id`` (uuid5 of the file
 identity + the line's byte offset: never of the content, so a line shipped twice has one id
-and the processor dedupes it), ``format`` and ``source``. Lines that don't parse ship too:
-the processor quarantines them.
+and the processor dedupes it), ``format`` and ``source``. ``format`` names how the processor
+parses the line: ``json``, ``combined``, ``common`` or a preset of
+:mod:`pipeline.log_format_presets` (a format string equal to a preset ships as that preset);
+any other format string ships as ``custom`` with the string, its compiled regex and its group
+mapping in the ``log_format`` / ``log_regex`` / ``log_groups`` headers (the processor needs
+no configuration; the headers cost a few hundred bytes per line, which batch compression
+mostly takes back: prefer a preset when one fits).
+Lines that don't parse ship too: the processor quarantines them.
 
 At-least-once: the file position is committed only once Kafka acked every line before it;
 after a crash the unacked tail is shipped again under the same event ids. A clean stop
@@ -25,6 +31,14 @@ from collections import deque
 from pathlib import Path
 
 from pipeline.access_log import FORMATS
+from pipeline.log_formats import (
+    HEADER_LOG_FORMAT,
+    HEADER_LOG_GROUPS,
+    HEADER_LOG_REGEX,
+    compile_format,
+    group_spec,
+    resolve_name,
+)
 from pipeline.schemas import HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SOURCE
 from pipeline.settings import ConfigError, Settings
 from pipeline.sources.tailer import FileIdentity, FileTailer, Line
@@ -40,6 +54,23 @@ _HEADROOM = 4096
 def line_event_id(file_id: str, offset: int) -> str:
     """The stable id of the line at ``offset`` of the file ``file_id``."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{file_id}:{offset}"))
+
+
+def format_label(fmt: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """The ``format`` header for ``fmt`` (fixed format, preset or format string) and any
+    further header it needs; ConfigError when ``fmt`` is none of them."""
+    if fmt in FORMATS:
+        return fmt, []
+    try:
+        name = resolve_name(fmt)
+    except ValueError as exc:
+        raise ConfigError(f"log format: {exc}") from None
+    if name is not None:
+        return name, []
+    compiled = compile_format(fmt)
+    return "custom", [(HEADER_LOG_FORMAT, fmt.encode()),
+                      (HEADER_LOG_REGEX, compiled.regex.encode()),
+                      (HEADER_LOG_GROUPS, group_spec(compiled).encode())]
 
 
 def default_state_path(settings: Settings, path: str | Path) -> Path:
@@ -86,11 +117,10 @@ class Shipper:
                  source: str | None = None, state_path: str | Path | None = None,
                  start_at: str = "beginning", grace_s: float = 1.0,
                  commit_interval_s: float = 0.5) -> None:
-        if fmt not in FORMATS:
-            raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        label, extra_headers = format_label(fmt)
         self.settings = settings
         self.path = Path(path)
-        self.fmt = fmt
+        self.fmt = label
         self.source = source or socket.gethostname()
         self.state_path = Path(state_path) if state_path else default_state_path(settings, path)
         try:
@@ -102,7 +132,8 @@ class Shipper:
         self.commit_interval_s = commit_interval_s
         self.shipped = 0
         self._acks = _Acks()
-        self._fixed_headers = [(HEADER_FORMAT, fmt.encode()), (HEADER_SOURCE, self.source.encode())]
+        self._fixed_headers = [(HEADER_FORMAT, label.encode()),
+                               (HEADER_SOURCE, self.source.encode()), *extra_headers]
 
     def run(self, stop: threading.Event, once: bool = False) -> int:
         from pipeline.sources.producer import LogProducer, ProducerError

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.settings import Settings
-from pipeline.sql import catalog, remote
+from pipeline.sql import catalog, fast_paths, remote
 from pipeline.sql.errors import QueryCancelledError, SqlError, TimeLimitError
 from pipeline.sql.errors_spark import from_spark, shift
 from pipeline.sql.params import inline_args, sql_with_args
+from pipeline.sql.progress import ConnectProgress, JobGroupProgress, QueryProgress
 from pipeline.sql.safety import Verdict, check_statement
 from pipeline.sql.splitter import Statement, split_statements
 
@@ -44,6 +45,7 @@ logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
 
 EXPLAIN_MODES = ("simple", "extended", "formatted", "cost", "codegen")
+_KEEP_ENDED = 16  # finished statements whose progress can still be read
 
 
 @dataclass
@@ -198,6 +200,10 @@ class SqlEngine:
         self._active: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._session_lock = threading.Lock()
+        #: Progress of finished statements: (state, ended, ok), newest last, a few kept.
+        self._ended: dict[str, tuple[dict[str, Any], float, bool]] = {}
+        self._connect_progress = ConnectProgress()
+        self._progress_on: Any = None  # the Connect session the handler is registered on
 
     # -- session -------------------------------------------------------------------------
     @property
@@ -211,6 +217,9 @@ class SqlEngine:
                 from pipeline.spark_session_manager import get_spark
 
                 self._spark = get_spark(self.settings)
+            if self._progress_on is not self._spark and remote.is_remote(self._spark):
+                self._spark.registerProgressHandler(self._connect_progress)
+                self._progress_on = self._spark
             return self._spark
 
     @property
@@ -262,7 +271,8 @@ class SqlEngine:
         query_id = query_id or uuid.uuid4().hex
         verdict = self.check(sql)
         group = f"lakewatch-sql-{query_id}"
-        state = {"group": group, "cancelled": False, "timed_out": False}
+        state = {"group": group, "cancelled": False, "timed_out": False,
+                 "started": time.monotonic()}
         timer = threading.Timer(self.settings.sql.time_limit_s, self._time_out, (query_id,))
         timer.daemon = True
         state["timer"] = timer
@@ -281,9 +291,14 @@ class SqlEngine:
                         df = df.limit(cap + 1)  # never more on the processor than is shown
                 else:
                     df = sql_with_args(spark, sql, args)
+                if self.settings.sql.fast_paths:
+                    df, head = fast_paths.apply(sql, df, self._builder(spark, args, cap),
+                                                head_limit)
                 self._raise_if_cancelled(query_id)
                 fields = df.schema.fields
-                if head_limit > 0 and not remote.is_remote(spark) and reads_in_fixed_order(df):
+                if head is not None:
+                    open_rows = None
+                elif head_limit > 0 and not remote.is_remote(spark) and reads_in_fixed_order(df):
                     head = [tuple(r) for r in df.limit(head_limit).collect()]
                     self._raise_if_cancelled(query_id)
                     open_rows = None
@@ -312,6 +327,13 @@ class SqlEngine:
         result.fetch(first_page)
         return result
 
+    @staticmethod
+    def _builder(spark: Any, args: dict[str, Any] | None, cap: int) -> Callable[[str], Any]:
+        """How ``execute`` makes a DataFrame of a statement (for :mod:`fast_paths`)."""
+        if remote.is_remote(spark):
+            return lambda text: spark.sql(inline_args(text, args)).limit(cap + 1)
+        return lambda text: sql_with_args(spark, text, args)
+
     @contextlib.contextmanager
     def _job_group(self, query_id: str) -> Iterator[None]:
         """Spark jobs started in this block (on this thread) belong to the query's group
@@ -319,9 +341,11 @@ class SqlEngine:
         if remote.is_remote(self.spark):
             tag = f"lakewatch-sql-{query_id}"
             self.spark.addTag(tag)
+            self._connect_progress.running_here(query_id)
             try:
                 yield
             finally:
+                self._connect_progress.running_here(None)
                 self.spark.removeTag(tag)
             return
         sc = self.spark.sparkContext
@@ -352,9 +376,51 @@ class SqlEngine:
         """Stop a running statement's jobs; True if it was running."""
         return self._cancel(query_id, timed_out=False)
 
+    def wait_stopped(self, query_id: str, timeout_s: float = 1.0) -> bool:
+        """After ``cancel``: wait until none of the statement's Spark jobs runs any more
+        (Spark cancels a job group asynchronously); False if some still run after
+        ``timeout_s``. Over Spark Connect the interrupt has already reached the server."""
+        spark = self._spark
+        if spark is None or remote.is_remote(spark):
+            return True
+        tracker = spark.sparkContext._jsc.statusTracker()
+        group = f"lakewatch-sql-{query_id}"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            infos = (tracker.getJobInfo(int(j)) for j in tracker.getJobIdsForGroup(group))
+            if not any(i is not None and str(i.status().name()) == "RUNNING" for i in infos):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
     def running(self) -> list[str]:
         with self._lock:
             return list(self._active)
+
+    def progress(self, query_id: str) -> QueryProgress | None:
+        """How far a statement has got (stages, tasks), or None for one this engine does not
+        know or no longer remembers. Call it from any thread but the statement's own; cheap
+        enough to poll a few times a second (finished jobs are read once)."""
+        with self._lock:
+            state = self._active.get(query_id)
+            ended = self._ended.get(query_id)
+            spark = self._spark
+            if (state is None and ended is None) or spark is None:
+                return None
+            if state is None:
+                state, at, ok = ended
+            else:
+                at, ok = None, False
+            remote_query = remote.is_remote(spark)
+            if not remote_query and "progress" not in state:
+                state["progress"] = JobGroupProgress(spark.sparkContext, state["group"],
+                                                     query_id, state["started"])
+        finished = at is not None
+        if remote_query:
+            return self._connect_progress.snapshot(query_id, state["started"], finished, at,
+                                                   complete=finished and ok)
+        return state["progress"].snapshot(finished, at)
 
     def _time_out(self, query_id: str) -> None:
         self._cancel(query_id, timed_out=True)
@@ -415,7 +481,7 @@ class SqlEngine:
     def _translate(self, query_id: str, exc: BaseException, sql: str) -> SqlError:
         with self._lock:
             state = self._active.get(query_id)
-        self._forget(query_id)
+        self._forget(query_id, ok=False)
         if state and state["cancelled"]:
             return self._cancelled_error(state)
         if self.is_remote:
@@ -427,9 +493,18 @@ class SqlEngine:
                     self._spark = None  # the next statement finds its own way
         return from_spark(exc, sql)
 
-    def _forget(self, query_id: str) -> None:
+    def _forget(self, query_id: str, ok: bool = True) -> None:
+        """The statement is over (``ok``: it ran to the end); its progress stays readable."""
+        gone = []
         with self._lock:
             state = self._active.pop(query_id, None)
+            if state is not None:
+                self._ended[query_id] = (state, time.monotonic(), ok)
+                while len(self._ended) > _KEEP_ENDED:
+                    gone.append(next(iter(self._ended)))
+                    del self._ended[gone[-1]]
+        for old in gone:
+            self._connect_progress.forget(old)
         if state is not None:
             state["timer"].cancel()
 

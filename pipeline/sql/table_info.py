@@ -1,5 +1,8 @@
-"""What the table browser shows: schema, row count, size and files, partitioning, history,
-and the SQL for reading an older version (time travel)."""
+"""What the table browser shows: schema, row count, size and files, partitioning, the last
+compaction, history, and the SQL for reading an older version (time travel).
+
+Only ``spark.sql(...).collect()``: the same code works over a local session and Spark Connect.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,16 @@ from typing import Any
 
 from pipeline.sql.catalog import Column, table_columns
 from pipeline.sql.errors import SqlError
+
+
+@dataclass
+class Compaction:
+    """The newest OPTIMIZE commit of a table (from ``DESCRIBE HISTORY``)."""
+
+    version: int
+    timestamp: datetime
+    files_removed: int | None
+    files_added: int | None
 
 
 @dataclass
@@ -23,6 +36,8 @@ class TableInfo:
     format: str | None = None
     last_modified: datetime | None = None
     version: int | None = None
+    #: None: no OPTIMIZE among the newest :data:`HISTORY_SCAN` commits
+    last_compaction: Compaction | None = None
 
 
 @dataclass
@@ -32,6 +47,11 @@ class HistoryEntry:
     operation: str
     parameters: dict[str, Any]
     metrics: dict[str, Any]
+
+
+#: Commits read for the last compaction: the stream commits about once a second and compacts
+#: every minute, so a compaction that happened is well inside; reading more costs a file each.
+HISTORY_SCAN = 200
 
 
 def quote_ident(name: str) -> str:
@@ -53,12 +73,31 @@ def table_info(spark: Any, name: str, count_rows: bool = True) -> TableInfo:
         info.num_files = d.get("numFiles")
         info.partition_columns = list(d.get("partitionColumns") or [])
         info.last_modified = d.get("lastModified")
-    hist = spark.sql(f"DESCRIBE HISTORY {quote_ident(name)} LIMIT 1").collect()
+    hist = spark.sql(f"DESCRIBE HISTORY {quote_ident(name)} LIMIT {HISTORY_SCAN}").collect()
     if hist:
         info.version = int(hist[0]["version"])
+        info.last_compaction = last_compaction(hist)
     if count_rows:
         info.row_count = int(spark.sql(f"SELECT count(*) FROM {quote_ident(name)}").first()[0])
     return info
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def last_compaction(history_rows: list[Any]) -> Compaction | None:
+    """The newest OPTIMIZE among ``DESCRIBE HISTORY`` rows (newest first)."""
+    for r in history_rows:
+        if str(r["operation"]) == "OPTIMIZE":
+            metrics = dict(r["operationMetrics"] or {})
+            return Compaction(version=int(r["version"]), timestamp=r["timestamp"],
+                              files_removed=_int(metrics.get("numRemovedFiles")),
+                              files_added=_int(metrics.get("numAddedFiles")))
+    return None
 
 
 def table_history(spark: Any, name: str, limit: int = 100) -> list[HistoryEntry]:

@@ -1,10 +1,14 @@
 """Kafka records -> rows of the ``logs`` table, or quarantine rows with a readable reason.
 
-One message is one event, in one of three formats: a JSON object with the fields of
+One message is one event: a JSON object with the fields of
 :data:`pipeline.schemas.EVENT_FIELDS`, or a raw access-log line in the combined or common
-format (patterns from :mod:`pipeline.access_log`). The format comes from the Kafka header
-``format`` when a producer set it, else it is sniffed: a body starting with ``{`` is JSON,
-then the combined pattern is tried, then the common one.
+format (patterns from :mod:`pipeline.access_log`), in a preset's format, or in a ``custom``
+format string (both compiled by :mod:`pipeline.log_formats`; a custom line carries its regex
+and group spec in headers, see :mod:`pipeline.sources.shipper`). The format comes from the
+Kafka header ``format`` when a producer set it, else it is sniffed: a body starting with
+``{`` is JSON, then the combined pattern is tried, then the common one (presets are never
+sniffed: item 6 of issue 17). Every access format yields an ``extra`` map (variables with no
+``logs`` column); it is in the parsed frame but not yet in the ``logs`` table.
 
 A message is quarantined (first failing check wins, in this order):
 
@@ -42,7 +46,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline import access_log
+from pipeline import access_log, log_formats
+from pipeline.log_formats import HEADER_LOG_GROUPS, HEADER_LOG_REGEX
+from pipeline.log_formats_spark import custom_fields, custom_match, format_fields
 from pipeline.schemas import HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SOURCE, LEVELS
 from pipeline.transforms.columns import (
     LOGS_COLUMNS,
@@ -85,6 +91,11 @@ if not access_log.COMMON_RE.endswith(_COMMON_TAIL) or not access_log.COMBINED_RE
 ):  # pragma: no cover - guards the shared-head assumption of _access_fields
     raise ImportError("pipeline.access_log patterns no longer share their head")
 _ACCESS_HEAD = access_log.COMMON_RE[: -len(_COMMON_TAIL)]
+#: Formats the ``format`` header may name besides the fixed ones: every preset of
+#: :mod:`pipeline.log_format_presets`, compiled once at import.
+PRESET_FORMATS = log_formats.presets()
+#: ``custom``: a format string the shipper compiled; regex and group spec come in headers.
+ACCESS_FORMATS: tuple[str, ...] = ("combined", "common", *PRESET_FORMATS, "custom")
 
 
 def _header(name: str) -> Column:
@@ -121,7 +132,7 @@ def _access_fields(text: Column, fmt: Column) -> dict[str, Column]:
     method, path, protocol = (g(access_log.GROUP_METHOD), g(access_log.GROUP_PATH),
                               g(access_log.GROUP_PROTOCOL))
     size = g(access_log.GROUP_BYTES)
-    return {
+    fixed = {
         "ts": F.try_to_timestamp(g(access_log.GROUP_TIME), F.lit(access_log.SPARK_TIME_FORMAT)),
         "ts_text": g(access_log.GROUP_TIME),
         "method": method,
@@ -136,7 +147,18 @@ def _access_fields(text: Column, fmt: Column) -> dict[str, Column]:
         "message": F.when(protocol != "", F.concat_ws(" ", method, path, protocol)).otherwise(
             F.concat_ws(" ", method, path)
         ),
+        "latency_ms": F.lit(None).cast("double"),
+        "extra": F.lit(None).cast("map<string,string>"),
     }
+    per_format = {name: format_fields(text, compiled) for name, compiled in PRESET_FORMATS.items()}
+    per_format["custom"] = custom_fields(text, F.col("_h_regex"), F.col("_h_groups"))
+    out = {}
+    for key, column in fixed.items():
+        case = F.when(fmt.isin("combined", "common"), column)
+        for name, cols in per_format.items():
+            case = case.when(fmt == name, cols[key])
+        out[key] = case
+    return out
 
 
 def parse_records(
@@ -174,6 +196,8 @@ def parse_records(
         F.lower(F.trim(_header(HEADER_FORMAT))).alias("_h_format"),
         _blank_to_null(_header(HEADER_SOURCE)).alias("_h_source"),
         _blank_to_null(_header(HEADER_EVENT_ID)).alias("_h_event_id"),
+        _header(HEADER_LOG_REGEX).alias("_h_regex"),
+        _header(HEADER_LOG_GROUPS).alias("_h_groups"),
     )
     text = F.col("_text")
     decodable = (
@@ -191,7 +215,7 @@ def parse_records(
     df = df.withColumn(
         "raw_format",
         F.when(~decodable, F.lit(None))
-        .when(header_fmt.isin(*access_log.FORMATS), header_fmt)
+        .when(header_fmt.isin("json", *ACCESS_FORMATS), header_fmt)
         .otherwise(sniffed),
     )
     fmt = F.col("raw_format")
@@ -204,11 +228,12 @@ def parse_records(
             F.from_json(text, JSON_STRINGS, _JSON_OPTIONS),
         ),
     )
-    df = df.withColumn(
-        "_a_match",
-        F.when(fmt == "combined", text.rlike(access_log.COMBINED_RE))
-        .when(fmt == "common", text.rlike(access_log.COMMON_RE)),
-    )
+    a_match = F.when(fmt == "combined", text.rlike(access_log.COMBINED_RE)).when(
+        fmt == "common", text.rlike(access_log.COMMON_RE))
+    for name, compiled in PRESET_FORMATS.items():
+        a_match = a_match.when(fmt == name, text.rlike(compiled.regex))
+    a_match = a_match.when(fmt == "custom", custom_match(text, F.col("_h_regex")))
+    df = df.withColumn("_a_match", a_match)
     fields = _access_fields(text, fmt)
 
     def access(name: str) -> Column:
@@ -237,12 +262,13 @@ def parse_records(
         F.when(is_json, _blank_to_null(jf("endpoint"))).otherwise(access("endpoint"))
         .alias("endpoint"),
         F.when(is_json, jf("status")).otherwise(access("status")).alias("status"),
-        F.when(is_json, jf("latency_ms")).alias("latency_ms"),
+        F.when(is_json, jf("latency_ms")).otherwise(access("latency_ms")).alias("latency_ms"),
         F.when(is_json, jf("bytes")).otherwise(access("bytes")).alias("bytes"),
         F.when(is_json, jf("client_ip")).otherwise(access("client_ip")).alias("client_ip"),
         F.when(is_json, jf("user_agent")).otherwise(access("user_agent")).alias("user_agent"),
         F.when(is_json, jf("message")).otherwise(access("message")).alias("message"),
         access("ts_text").alias("_a_ts_text"),
+        access("extra").alias("extra"),
     )
     status = F.col("status")
     df = df.withColumn(
@@ -294,7 +320,7 @@ def _missing_fields() -> Column:
 def _reason(max_message_bytes: int, max_past_s: int, max_future_s: int) -> Column:
     text, fmt = F.col("_text"), F.col("raw_format")
     is_json = fmt == "json"
-    is_access = fmt.isin("combined", "common")
+    is_access = fmt.isin(*ACCESS_FORMATS)
     wrong_types, missing = F.col("_wrong"), F.col("_missing")
     level_list = ", ".join(LEVELS)
     age_s = F.unix_timestamp("ingest_ts") - F.unix_timestamp("ts")
@@ -310,8 +336,12 @@ def _reason(max_message_bytes: int, max_past_s: int, max_future_s: int) -> Colum
         F.when(~F.is_valid_utf8(text), F.lit("invalid UTF-8: the message body is not UTF-8 text")),
         F.when(
             fmt.isNull(),
-            F.lit("unrecognised format: neither a JSON object nor a combined/common "
-                  "access-log line"),
+            F.when(F.col("_h_format").isNotNull() & ~F.col("_h_format").isin(
+                "json", *ACCESS_FORMATS), F.format_string(
+                    "unrecognised format: no format named '%s' (lakewatch formats lists them)",
+                    F.col("_h_format")))
+            .otherwise(F.lit("unrecognised format: neither a JSON object nor a "
+                             "combined/common access-log line")),
         ),
         F.when(
             is_json & F.col(f"_js.{_CORRUPT}").isNotNull(),
@@ -325,8 +355,10 @@ def _reason(max_message_bytes: int, max_past_s: int, max_future_s: int) -> Colum
         ),
         F.when(
             is_access & F.col("ts").isNull(),
-            F.format_string("bad timestamp: '%s' is not dd/MMM/yyyy:HH:mm:ss Z",
-                            F.col("_a_ts_text")),
+            F.when(fmt.isin("combined", "common"), F.format_string(
+                "bad timestamp: '%s' is not dd/MMM/yyyy:HH:mm:ss Z", F.col("_a_ts_text")))
+            .otherwise(F.format_string("bad timestamp: '%s' is not a valid %s time",
+                                       F.col("_a_ts_text"), fmt)),
         ),
         F.when(
             F.col("ts").isNull(),

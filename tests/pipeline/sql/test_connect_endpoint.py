@@ -242,3 +242,44 @@ def test_no_endpoint_means_a_local_session(settings, tmp_path):
     assert time.monotonic() - started < 5
     off = settings.model_copy(update={"sql": settings.sql.model_copy(update={"connect": False})})
     assert remote.connect(off) is None
+
+
+def test_progress_over_connect_and_cancel_within_a_second(engine):
+    from tests.pipeline.sql.test_progress_cancel import GROUPED, GROUPED_ROWS
+
+    assert engine.execute(GROUPED, query_id="grouped-remote").rows == GROUPED_ROWS
+    final = engine.progress("grouped-remote")
+    assert final.finished and final.tasks_running == 0
+    assert (final.stages_done, final.tasks_done) == (final.stages_total, final.tasks_total)
+
+    outcome: dict = {}
+
+    def run():
+        try:
+            engine.execute(LONG_QUERY, query_id="long-progress")
+        except SqlError as exc:
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while True:  # the server reports stages and tasks as they run
+        p = engine.progress("long-progress")
+        if p is not None and p.tasks_running > 0:
+            break
+        assert time.monotonic() < deadline, "no progress reported for the long query"
+        time.sleep(0.05)
+    assert 0 <= p.tasks_done < p.tasks_total and p.stages_done < p.stages_total
+    assert p.bytes_read is not None and not p.finished
+    asked = time.monotonic()
+    assert engine.cancel("long-progress")
+    returned = time.monotonic() - asked
+    worker.join(30)
+    assert not worker.is_alive()
+    raised = outcome["at"] - asked
+    print(f"over Connect: cancel returned in {returned:.3f} s, statement raised in {raised:.3f} s")
+    assert isinstance(outcome.get("error"), QueryCancelledError), outcome
+    assert returned < 1.0 and raised < 1.0
+    end = engine.progress("long-progress")
+    assert end.finished and end.tasks_done < end.tasks_total

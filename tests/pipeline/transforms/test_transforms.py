@@ -255,8 +255,9 @@ def test_partials_merge_to_the_whole_and_fold_changes_nothing(spark):
     parts = [batch_partials(logs.where(f"pmod(hash(latency_ms), 3) = {k}"), batch_id=k,
                             watermark_us=None, partitions=(None, 1, 2)[k]) for k in range(3)]
     assert parts[1].rdd.getNumPartitions() == 1
-    partials = parts[0].unionByName(parts[1]).unionByName(parts[2])
-    folded = fold_partials(partials)
+    # computed once: every assertion below re-reads them (unpersisted at the end)
+    partials = parts[0].unionByName(parts[1]).unionByName(parts[2]).cache()
+    folded = fold_partials(partials).cache()
     assert folded.count() < partials.count()
     for size in ("10s", "1m", "5m"):
         whole = {(r.window_start, r.source, r.level): r
@@ -273,6 +274,8 @@ def test_partials_merge_to_the_whole_and_fold_changes_nothing(spark):
             for r in spark.sql(merged_view_sql("partials_under_test", "1m")).collect()}
     assert view == {(r.window_start, r.source, r.level): r.asDict()
                     for r in merge_partials(partials, "1m").collect()}
+    folded.unpersist()
+    partials.unpersist()
 
 
 def test_histogram_percentiles_within_alpha_of_exact(spark):
