@@ -8,6 +8,8 @@ by the endpoint, with the same rules, on its own parser.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import re
 import threading
@@ -39,33 +41,65 @@ def connect(settings: Settings) -> Any | None:
     return open_session(endpoint, settings.sql.connect_timeout_s)
 
 
+#: Retries of a Connect call: a few within ~3 s. pyspark's default (15 retries, backoff up
+#: to 60 s) keeps a call to a stopped processor retrying for minutes, in the SQL tab and in
+#: each client's exit handler (a test run's exit hung 10+ min on it).
+RETRY_POLICY = {"max_retries": 4, "initial_backoff": 50, "backoff_multiplier": 4.0,
+                "max_backoff": 2000}
+
+
 def open_session(endpoint: Endpoint, timeout_s: float = 3.0) -> Any | None:
     """A new Connect session on ``endpoint`` after one cheap round trip (its Spark version),
     or None (logged) when that fails or takes longer than ``timeout_s``."""
     started = time.monotonic()
     box: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def attempt() -> None:
+        session = None
         try:
+            from pyspark.sql.connect.client.retries import DefaultPolicy
             from pyspark.sql.connect.session import SparkSession as RemoteSession
 
             session = RemoteSession.builder.remote(endpoint.url).create()
-            box["version"] = session.version
-            box["session"] = session
+            session.client.set_retry_policies([DefaultPolicy(**RETRY_POLICY)])
+            atexit.register(_close_quietly, session)  # runs before pyspark's own handler
+            version = session.version
         except Exception as exc:  # noqa: BLE001 - reported below; the caller falls back
             box["error"] = exc
+            _close_quietly(session)
+            return
+        with lock:
+            if box.get("gave_up"):  # the caller fell back meanwhile: nobody uses it
+                _close_quietly(session)
+                return
+            box["version"], box["session"] = version, session
 
     worker = threading.Thread(target=attempt, daemon=True, name="lakewatch-sql-connect")
     worker.start()
     worker.join(timeout_s)
-    if "session" in box:
-        log.info("SQL on the processor's session (%r), ready in %.2f s", endpoint,
-                 time.monotonic() - started)
-        return box["session"]
+    with lock:
+        if "session" in box:
+            log.info("SQL on the processor's session (%r), ready in %.2f s", endpoint,
+                     time.monotonic() - started)
+            return box["session"]
+        box["gave_up"] = True
     why = box.get("error") or f"no answer within {timeout_s:g} s"
     log.warning("processor's SQL endpoint %r not usable (%s): using a local Spark session",
                 endpoint, str(why).splitlines()[0] if str(why) else type(why).__name__)
     return None
+
+
+def _close_quietly(session: Any) -> None:
+    """Release the server's session and close the channel; never raises, bounded by
+    :data:`RETRY_POLICY` when the processor is gone."""
+    if session is None or session.client.is_closed:
+        return
+    try:
+        session.stop()
+    except Exception:  # noqa: BLE001 - exiting or falling back: nothing to report to
+        with contextlib.suppress(Exception):
+            session.client.close()
 
 
 def status_name(exc: BaseException) -> str | None:
